@@ -1,0 +1,97 @@
+"""One settings schema for the whole server, read once at start.
+
+Sources, highest priority first: CLI flags, environment (`TIDINGS_*`), an optional TOML file
+(`--config` or `TIDINGS_CONFIG`), then the defaults below. Secrets are `SecretStr` so they never
+print in reprs or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tidings.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="forbid")
+
+    _config_file: ClassVar[Path | None] = None
+
+    host: str = Field(default="0.0.0.0", description="Address to listen on")
+    port: int = Field(default=6001, ge=0, le=65535, description="Port for WebSocket and HTTP (0 picks one)")
+    data_dir: Path = Field(default=Path("data"), description="Where the embedded SQLite file lives")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/tidings.db"
+    )
+    public_host: str | None = Field(default=None, description="Host name printed in the client snippets")
+
+    default_app_id: str | None = Field(default=None, description="Create or update this app at start")
+    default_app_key: str | None = None
+    default_app_secret: SecretStr | None = None
+    default_app_client_events: bool | None = None
+    default_app_user_authentication: bool | None = None
+    default_app_subscription_count: bool | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    activity_timeout: int = Field(default=120, ge=1, description="Seconds, sent to clients at connect")
+    pong_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a pong before 4201")
+    user_authentication_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a connection has to sign in when an app requires it"
+    )
+    max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest WebSocket message read from a client"
+    )
+    write_buffer_limit: int = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024, description="Bytes queued for a slow client before it is cut off"
+    )
+    cache_ttl: float = Field(default=1800.0, gt=0, description="Seconds a cache channel keeps its last event")
+    app_cache_ttl: float = Field(default=5.0, ge=0, description="Seconds an app read from storage is reused")
+    shutdown_grace: float = Field(default=3.0, ge=0, description="Seconds given to clients to close on shutdown")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._config_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tidings.db').resolve()}"
+
+
+def load_settings(overrides: dict[str, Any] | None = None, config_file: Path | None = None) -> Settings:
+    """Build the settings from CLI overrides (None values are ignored), env and the optional file."""
+    if config_file is None and os.environ.get("TIDINGS_CONFIG"):
+        config_file = Path(os.environ["TIDINGS_CONFIG"])
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    Settings._config_file = config_file
+    try:
+        return Settings(**clean)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    finally:
+        Settings._config_file = None
