@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest WebSocket message read from a client"
     )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=16 * 1024, description="Largest HTTP request body accepted (413 beyond)"
+    )
     write_buffer_limit: int = Field(
         default=4 * 1024 * 1024, ge=64 * 1024, description="Bytes queued for a slow client before it is cut off"
     )

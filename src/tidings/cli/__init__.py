@@ -1,0 +1,68 @@
+"""The `tidings` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tidings import __version__
+from tidings.errors import TidingsError
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tidings")
+def main() -> None:
+    """Tidings: a self-hosted server for the Pusher Channels and Beams protocols."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [env TIDINGS_HOST; default 0.0.0.0]")
+@click.option("--port", type=int, default=None, help="Port for WebSocket and HTTP [TIDINGS_PORT; default 6001]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Embedded SQLite lives here")
+@click.option("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+asyncpg://...")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML settings file")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+def serve(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    config_file: Path | None,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
+    """Run the server (WebSocket, HTTP API, health and metrics on one port)."""
+    from tidings import log, server
+    from tidings.config import load_settings
+
+    try:
+        settings = load_settings(
+            {
+                "host": host,
+                "port": port,
+                "data_dir": data_dir,
+                "database_url": database_url,
+                "log_level": log_level,
+                "log_format": log_format,
+            },
+            config_file,
+        )
+        log.configure(settings.log_level, settings.log_format)
+        server.run(settings)
+    except TidingsError as exc:
+        click.echo(f"tidings: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+def _register() -> None:
+    from tidings.cli.apps import apps
+
+    main.add_command(apps)
+
+
+_register()

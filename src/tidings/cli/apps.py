@@ -1,0 +1,255 @@
+"""`tidings apps ...`: create, list, show, enable, disable and update Channels apps.
+
+Every command opens the configured database, migrates it (so it works before the first `serve`),
+acts and closes. The secret is printed by `show` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from tidings.channels.apps import App, AppLimits
+from tidings.channels.credentials import new_app
+from tidings.config import load_settings
+from tidings.errors import NotFound, TidingsError
+from tidings.storage import AppStore, open_storage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Target:
+    data_dir: Path | None
+    database_url: str | None
+
+
+_pass_target = click.make_pass_decorator(_Target)
+
+
+@click.group("apps")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TIDINGS_DATA_DIR",
+    help="Where the embedded SQLite file lives  [env: TIDINGS_DATA_DIR]",
+)
+@click.option(
+    "--database-url", envvar="TIDINGS_DATABASE_URL", help="SQLAlchemy URL  [env: TIDINGS_DATABASE_URL]"
+)
+@click.pass_context
+def apps(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> None:
+    """Manage Channels apps (credentials, switches, limits)."""
+    ctx.obj = _Target(data_dir, database_url)
+
+
+def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `create` and `update` share; unset switches arrive as None."""
+    options = [
+        click.option("--name", help="Display name"),
+        click.option("--key", help="Public app key (generated when creating without one)"),
+        click.option("--secret", help="App secret (generated when creating without one)"),
+        click.option("--client-events/--no-client-events", default=None, help="Allow client-* events"),
+        click.option("--user-authentication/--no-user-authentication", default=None,
+                     help="Require pusher:signin on every connection"),
+        click.option("--subscription-count/--no-subscription-count", default=None,
+                     help="Send pusher_internal:subscription_count events"),
+        click.option("--max-connections", type=click.IntRange(min=0), help="Connection limit for the app"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@apps.command("create")
+@click.option("--id", "app_id", help="Numeric app id (generated when missing)")
+@_switches
+@_pass_target
+def create(target: _Target, /, app_id: str | None, max_connections: int | None, **switches: Any) -> None:
+    """Create an app; unset credentials are generated."""
+    fields = _app_fields(switches)
+    if app_id is not None:
+        fields["id"] = app_id
+    if max_connections is not None:
+        fields["limits"] = {"max_connections": max_connections}
+
+    async def act(store: AppStore) -> App:
+        return await store.create(new_app(**fields))
+
+    app = _run(target, act)
+    click.echo(f"created app {app.id}")
+    _echo_pairs([("id", app.id), ("key", app.key), ("name", app.name)])
+    click.echo(f"the secret is shown by: tidings apps show {app.id}")
+
+
+@apps.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@_pass_target
+def list_apps(target: _Target, as_json: bool) -> None:
+    """List every app (secrets are not shown)."""
+
+    async def act(store: AppStore) -> list[App]:
+        return await store.list()
+
+    found = _run(target, act)
+    if as_json:
+        click.echo(json.dumps([app.model_dump(mode="json", exclude={"secret"}) for app in found], indent=2))
+        return
+    rows = [("ID", "KEY", "NAME", "ENABLED", "CLIENT EVENTS", "USER AUTH")]
+    rows += [(a.id, a.key, a.name, _yes(a.enabled), _yes(a.enable_client_events),
+              _yes(a.enable_user_authentication)) for a in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@apps.command("show")
+@click.argument("app_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON")
+@_pass_target
+def show(target: _Target, app_id: str, as_json: bool) -> None:
+    """Show every field of an app, its secret and limits included."""
+
+    async def act(store: AppStore) -> App:
+        app = await store.get(app_id)
+        if app is None:
+            raise NotFound(f"no app with id {app_id}")
+        return app
+
+    app = _run(target, act)
+    if as_json:
+        click.echo(json.dumps(app.model_dump(mode="json"), indent=2))
+        return
+    _echo_pairs([
+        ("id", app.id),
+        ("key", app.key),
+        ("secret", app.secret),
+        ("name", app.name),
+        ("enabled", _yes(app.enabled)),
+        ("client events", _yes(app.enable_client_events)),
+        ("user authentication", _yes(app.enable_user_authentication)),
+        ("subscription count", _yes(app.enable_subscription_count)),
+    ])
+    click.echo("limits:")
+    limits = app.limits.model_dump().items()
+    _echo_pairs([(f"  {name}", "unlimited" if value is None else str(value)) for name, value in limits])
+
+
+@apps.command("enable")
+@click.argument("app_id")
+@_pass_target
+def enable(target: _Target, app_id: str) -> None:
+    """Let clients and the HTTP API use the app again."""
+    _update(target, app_id, {"enabled": True})
+    click.echo(f"app {app_id} enabled")
+
+
+@apps.command("disable")
+@click.argument("app_id")
+@_pass_target
+def disable(target: _Target, app_id: str) -> None:
+    """Refuse new connections and API calls for the app."""
+    _update(target, app_id, {"enabled": False})
+    click.echo(f"app {app_id} disabled")
+
+
+@apps.command("update")
+@click.argument("app_id")
+@_switches
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+              help="Set one limit (repeatable); VALUE 'none' means unlimited where allowed")
+@_pass_target
+def update(target: _Target, /, app_id: str, max_connections: int | None, limits: tuple[str, ...],
+           **switches: Any) -> None:
+    """Change an app's credentials, switches or limits."""
+    changes: dict[str, object] = dict(_app_fields(switches))
+    limit_changes = _parse_limits(limits)
+    if max_connections is not None:
+        limit_changes["max_connections"] = max_connections
+    if limit_changes:
+        changes["limits"] = limit_changes
+    if not changes:
+        raise click.ClickException("nothing to change: pass at least one option (see --help)")
+    _update(target, app_id, changes)
+    click.echo(f"app {app_id} updated")
+
+
+def _app_fields(switches: dict[str, Any]) -> dict[str, Any]:
+    """CLI option names -> App field names, dropping options not given."""
+    names = {
+        "name": "name",
+        "key": "key",
+        "secret": "secret",
+        "client_events": "enable_client_events",
+        "user_authentication": "enable_user_authentication",
+        "subscription_count": "enable_subscription_count",
+    }
+    return {names[k]: v for k, v in switches.items() if v is not None}
+
+
+def _parse_limits(items: Iterable[str]) -> dict[str, object]:
+    parsed: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.ClickException(f"invalid --limit {item!r}: expected NAME=VALUE")
+        if name not in AppLimits.model_fields:
+            known = ", ".join(AppLimits.model_fields)
+            raise click.ClickException(f"unknown limit {name!r}; known limits: {known}")
+        value = value.strip()
+        # pydantic turns "10" into 10 and refuses "ten"; validation happens in AppStore.update.
+        parsed[name] = None if value.lower() in ("none", "unlimited") else value
+    return parsed
+
+
+def _update(target: _Target, app_id: str, changes: dict[str, object]) -> App:
+    async def act(store: AppStore) -> App:
+        return await store.update(app_id, **changes)
+
+    return _run(target, act)
+
+
+def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
+    """Open and migrate the configured database, run `action`, close; errors become one line."""
+
+    async def main() -> T:
+        settings = load_settings({"data_dir": target.data_dir, "database_url": target.database_url})
+        storage = await open_storage(settings.resolved_database_url)
+        try:
+            await storage.migrate()
+            return await action(storage.apps)
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(main())
+    except ValidationError as exc:
+        raise click.ClickException(_describe(exc)) from exc
+    except (TidingsError, ValueError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "invalid value: " + "; ".join(problems)
+
+
+def _echo_pairs(pairs: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in pairs)
+    for name, value in pairs:
+        click.echo(f"{name.ljust(width)}  {value}")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,96 @@
+"""`tidings serve`: wire storage, hub and web layer together, run until SIGINT/SIGTERM, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from tidings.banner import banner
+from tidings.channels import messages
+from tidings.channels.codes import Code
+from tidings.config import Settings
+from tidings.metrics import Metrics
+from tidings.realtime import keepalive
+from tidings.realtime.events import EventStream
+from tidings.realtime.hub import Hub
+from tidings.realtime.registry import AppRegistry
+from tidings.storage import open_storage
+from tidings.storage.bootstrap import ensure_default_app
+from tidings.web.app import build_app
+from tidings.web.context import Context
+
+log = logging.getLogger("tidings.server")
+
+
+def _display_host(settings: Settings) -> str:
+    if settings.public_host:
+        return settings.public_host
+    return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+
+
+async def serve(settings: Settings) -> None:
+    storage = await open_storage(settings.resolved_database_url)
+    await storage.migrate()
+    app, created = await ensure_default_app(settings, storage.apps)
+
+    stream = EventStream()
+    metrics = Metrics()
+    stream.subscribe(metrics.on_event)
+    hub = Hub(stream, cache_ttl=settings.cache_ttl)
+    ctx = Context(settings, storage, AppRegistry(storage.apps, settings.app_cache_ttl), hub, stream, metrics)
+
+    runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    port = sockets[0].getsockname()[1] if sockets else settings.port
+    where = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "database"
+    storage_desc = (
+        f"SQLite file {settings.data_dir / 'tidings.db'}" if not settings.database_url and where == "sqlite"
+        else "configured database"
+    )
+    print(banner(app, created=created, host=_display_host(settings), port=port, storage=storage_desc), flush=True)
+    log.info("listening on %s:%s", settings.host, port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pinger = loop.create_task(keepalive.run(hub, settings.activity_timeout, settings.pong_timeout))
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        ctx.shutting_down = True
+        pinger.cancel()
+        await _close_all(hub, settings.shutdown_grace)
+        await runner.cleanup()
+        await storage.close()
+
+
+async def _close_all(hub: Hub, grace: float) -> None:
+    """Tell every client to reconnect elsewhere (4200), then give them `grace` seconds to close."""
+    conns = list(hub.all_connections())
+    message = "Server is shutting down"
+    for conn in conns:
+        conn.send(messages.error(Code.GENERIC_RECONNECT, message))
+        conn.close(Code.GENERIC_RECONNECT, message)
+    tasks = [t for c in conns if (t := c._close_task) is not None]
+    if tasks:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
+
+
+def run(settings: Settings) -> None:
+    if sys.platform != "win32":
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(serve(settings))

@@ -1,0 +1,14 @@
+"""Persistence for Tidings: SQLite (embedded default) or PostgreSQL behind one interface.
+
+    storage = await open_storage(settings.resolved_database_url)
+    await storage.migrate()
+    app = await storage.apps.get_by_key(key)
+    await storage.close()
+
+Driver errors never leave this package: they become `tidings.errors.StorageError`, cause chained.
+"""
+
+from tidings.storage.apps import AppStore
+from tidings.storage.database import Storage, open_storage
+
+__all__ = ["AppStore", "Storage", "open_storage"]

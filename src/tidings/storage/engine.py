@@ -1,0 +1,109 @@
+"""Engine creation for the two supported backends, and the one place driver errors become ours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from tidings.errors import ConfigError, StorageError
+
+# Users write the URL they know; the async driver is an implementation detail.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def parse_url(url: str) -> URL:
+    """Normalise `url` to one of the async drivers; ConfigError for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database URL: {exc}") from exc
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(
+            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+            "use sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
+        )
+    return parsed.set(drivername=driver)
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None (in-memory or not SQLite)."""
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url) or url.database is None:
+        return None
+    if url.database.startswith("file:"):  # URI filenames: let SQLite handle them
+        return None
+    return Path(url.database)
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    if url.get_backend_name() != "sqlite":
+        # pre_ping: a PostgreSQL restart must not fail the first query after it.
+        return create_async_engine(url, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {}
+    if is_memory_sqlite(url):
+        # Every new connection to :memory: is a new empty database: share one.
+        kwargs["poolclass"] = StaticPool
+    engine = create_async_engine(url, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # The sqlite3 module opens transactions lazily (not before SELECT or DDL), so a read-then-write
+    # is not atomic and a failed migration is half applied. Take transaction control ourselves, as
+    # the SQLAlchemy docs recommend for aiosqlite.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL: readers (the hot app lookups) never wait for a writer. busy_timeout: writers queue.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn driver and connection errors into StorageError, cause chained.
+
+    The message uses the driver's own text (`exc.orig`), never `str(exc)`: SQLAlchemy appends the
+    statement parameters there, and those include app secrets.
+    """
+    try:
+        yield
+    except StorageError:
+        raise
+    except DBAPIError as exc:
+        raise StorageError(f"{action} failed: {_first_line(exc.orig)}") from exc
+    except SQLAlchemyError as exc:
+        raise StorageError(f"{action} failed: {type(exc).__name__}") from exc
+    except OSError as exc:  # asyncpg raises plain OSError (refused, unreachable) when connecting
+        raise StorageError(f"{action} failed: database unreachable: {exc}") from exc
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip() if exc is not None else ""
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,133 @@
+"""The Channels HTTP API: signed requests under /apps/{app_id}/..., answered with JSON.
+
+Each handler authenticates, lets the pure core validate, then calls the hub. ApiErrors raised
+anywhere below become `{"error": ...}` responses in web/errors.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from tidings.channels import api, httpauth, names
+from tidings.channels.apps import App
+from tidings.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
+from tidings.web.context import Context, context
+
+
+async def _authenticate(request: web.Request, app: App | None) -> bytes:
+    if app is None:
+        raise NotFoundError("Unknown app")
+    body = await request.read()
+    httpauth.verify_request(
+        method=request.method,
+        path=request.rel_url.raw_path,
+        params=list(request.query.items()),
+        body=body,
+        key=app.key,
+        secret=app.secret,
+        now=time.time(),
+    )
+    if not app.enabled:
+        raise Forbidden("App is disabled")
+    return body
+
+
+async def _app(request: web.Request) -> tuple[Context, App, bytes]:
+    ctx = context(request)
+    app = await ctx.registry.by_id(request.match_info["app_id"])
+    body = await _authenticate(request, app)
+    assert app is not None
+    return ctx, app, body
+
+
+def _attributes(ctx: Context, app_id: str, name: str, info: frozenset[str]) -> dict[str, Any]:
+    chan = ctx.hub.channel(app_id, name)
+    out: dict[str, Any] = {}
+    if "user_count" in info and names.channel_type(name).is_presence:
+        out["user_count"] = len(chan.roster) if chan is not None and chan.roster is not None else 0
+    if "subscription_count" in info:
+        out["subscription_count"] = len(chan.subscribers) if chan is not None else 0
+    return out
+
+
+async def trigger(request: web.Request) -> web.Response:
+    ctx, app, body = await _app(request)
+    event = api.parse_trigger(body, app.limits)
+    ctx.hub.publish(app.id, event.name, event.channels, event.data, event.socket_id)
+    if not event.info:
+        return web.json_response({})
+    return web.json_response(
+        {"channels": {name: _attributes(ctx, app.id, name, event.info) for name in event.channels}}
+    )
+
+
+async def batch(request: web.Request) -> web.Response:
+    ctx, app, body = await _app(request)
+    batch = api.parse_batch(body, app.limits)
+    for event in batch:
+        ctx.hub.publish(app.id, event.name, event.channels, event.data, event.socket_id)
+    if not any(event.info for event in batch):
+        return web.json_response({})
+    return web.json_response(
+        {"batch": [_attributes(ctx, app.id, event.channels[0], event.info) for event in batch]}
+    )
+
+
+async def channels(request: web.Request) -> web.Response:
+    ctx, app, _ = await _app(request)
+    prefix = request.query.get("filter_by_prefix")
+    info = api.parse_info(request.query.get("info"), frozenset({"user_count"}))
+    api.check_channels_request(prefix, info)
+    out = {
+        name: _attributes(ctx, app.id, name, info)
+        for name in ctx.hub.channels(app.id)
+        if prefix is None or name.startswith(prefix)
+    }
+    return web.json_response({"channels": out})
+
+
+async def channel(request: web.Request) -> web.Response:
+    ctx, app, _ = await _app(request)
+    name = request.match_info["channel"]
+    problem = names.check_channel_name(name, app.limits.max_channel_name_length)
+    if problem is not None:
+        raise BadRequest(problem)
+    info = api.parse_info(request.query.get("info"), frozenset({"user_count", "subscription_count", "cache"}))
+    api.check_channel_info_request(name, info)
+    chan = ctx.hub.channel(app.id, name)
+    out: dict[str, Any] = {"occupied": chan is not None, **_attributes(ctx, app.id, name, info)}
+    if "cache" in info:
+        cached = ctx.hub.cached(app.id, name)
+        if cached is not None:
+            out["cache"] = {"data": cached.data, "ttl": max(0, int(cached.expires_at - time.monotonic()))}
+    return web.json_response(out)
+
+
+async def users(request: web.Request) -> web.Response:
+    ctx, app, _ = await _app(request)
+    name = request.match_info["channel"]
+    if not names.channel_type(name).is_presence:
+        raise BadRequest("Users can only be listed for presence channels")
+    chan = ctx.hub.channel(app.id, name)
+    ids = list(chan.roster.members) if chan is not None and chan.roster is not None else []
+    return web.json_response({"users": [{"id": uid} for uid in ids]})
+
+
+async def terminate(request: web.Request) -> web.Response:
+    ctx = context(request)
+    app_id = request.match_info.get("app_id")
+    if app_id is not None:
+        app = await ctx.registry.by_id(app_id)
+    else:
+        # The Python SDK posts to /users/{id}/terminate_connections without the /apps prefix.
+        key = httpauth.auth_key_of(request.query.items())
+        if key is None:
+            raise Unauthorized("Missing auth_key")
+        app = await ctx.registry.by_key(key)
+    await _authenticate(request, app)
+    assert app is not None
+    ctx.hub.terminate_user(app.id, request.match_info["user_id"])
+    return web.json_response({})

@@ -1,0 +1,32 @@
+"""What the endpoints need, built once at start and stored on the aiohttp application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from tidings.config import Settings
+from tidings.metrics import Metrics
+from tidings.realtime.events import EventStream
+from tidings.realtime.hub import Hub
+from tidings.realtime.registry import AppRegistry
+from tidings.storage import Storage
+
+
+@dataclass
+class Context:
+    settings: Settings
+    storage: Storage
+    registry: AppRegistry
+    hub: Hub
+    stream: EventStream
+    metrics: Metrics
+    shutting_down: bool = False
+
+
+CONTEXT: web.AppKey[Context] = web.AppKey("tidings_context", Context)
+
+
+def context(request: web.Request) -> Context:
+    return request.app[CONTEXT]
