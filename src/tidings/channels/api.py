@@ -156,9 +156,7 @@ def _channels(many: object, one: object, limits: AppLimits) -> tuple[str, ...]:
         if not many:
             raise BadRequest("`channels` must not be empty")
         if len(many) > limits.max_channels_per_event:
-            raise BadRequest(
-                f"Too many channels: {len(many)}, the limit is {limits.max_channels_per_event} per event"
-            )
+            raise BadRequest(f"Too many channels: {len(many)}, the limit is {limits.max_channels_per_event} per event")
         names: list[object] = many
     elif one is not None:
         names = [one]

@@ -100,8 +100,7 @@ def _check_timestamp(raw: str, now: float, max_skew: float) -> None:
     ts = int(raw)
     if abs(now - ts) > max_skew:
         raise Unauthorized(
-            f"Timestamp expired: Given timestamp ({_iso(ts)}) not within {max_skew:g}s "
-            f"of server time ({_iso(now)})"
+            f"Timestamp expired: Given timestamp ({_iso(ts)}) not within {max_skew:g}s of server time ({_iso(now)})"
         )
 
 
@@ -120,14 +119,10 @@ def _check_body_md5(received: str | None, body: bytes) -> None:
     # Checked on every method, GET included: the python SDK sends md5(b"") there.
     expected = hashlib.md5(body).hexdigest()
     if received.lower() != expected:
-        raise Unauthorized(
-            f"body_md5 does not match the request body: expected {expected}, got {received[:40]!r}"
-        )
+        raise Unauthorized(f"body_md5 does not match the request body: expected {expected}, got {received[:40]!r}")
 
 
-def _check_signature(
-    method: str, path: str, params: Sequence[tuple[str, str]], received: str, secret: str
-) -> None:
+def _check_signature(method: str, path: str, params: Sequence[tuple[str, str]], received: str, secret: str) -> None:
     got = received.encode(errors="surrogatepass")
     candidates = [path]
     decoded = unquote(path)

@@ -108,3 +108,13 @@ def cache_miss(channel: str) -> bytes:
 
 PING = orjson.dumps({"event": "pusher:ping", "data": {}})
 PONG = orjson.dumps({"event": "pusher:pong", "data": {}})
+
+
+def signin_success(user_data: str) -> bytes:
+    return orjson.dumps({"event": "pusher:signin_success", "data": {"user_data": user_data}})
+
+
+def watchlist_events(events: list[tuple[str, list[str]]]) -> bytes:
+    """`pusher_internal:watchlist_events` as pusher-js's user.watchlist reads it: {events: [{name, user_ids}]}."""
+    data = {"events": [{"name": name, "user_ids": ids} for name, ids in events]}
+    return orjson.dumps({"event": "pusher_internal:watchlist_events", "data": data})

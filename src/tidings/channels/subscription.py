@@ -22,6 +22,7 @@ class SignedIn:
 
     id: str
     user_info: Any = None
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,20 @@ class ConnectionClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class UserOnline(Event):
+    """A user's first connection signed in."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserOffline(Event):
+    """A user's last signed-in connection closed."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelOccupied(Event):
     channel: str
 

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tidings.channels import messages, names
+from tidings.channels import messages, names, signin
 from tidings.channels.codes import Code
 from tidings.channels.messages import ClientMessage
 from tidings.channels.presence import Roster
-from tidings.channels.subscription import Grant, authorize, channel_of
+from tidings.channels.subscription import Grant, SignedIn, authorize, channel_of
 from tidings.errors import ProtocolError, SubscriptionError
 from tidings.realtime import events as ev
 from tidings.realtime.connection import Connection
@@ -52,6 +52,8 @@ class AppState:
     cache: dict[str, Cached] = field(default_factory=dict)
     # user id -> that user's signed-in connections
     users: dict[str, dict[str, Connection]] = field(default_factory=dict)
+    # user id -> connections whose watchlist names that user
+    watchers: dict[str, dict[str, Connection]] = field(default_factory=dict)
 
 
 class Hub:
@@ -322,15 +324,59 @@ class Hub:
             conn.close(Code.UNAUTHORIZED, message)
         return len(conns)
 
+    def signin(self, conn: Connection, data: Any) -> None:
+        """`pusher:signin`: tie the connection to a user; the same user again is fine (pusher-js
+        signs in after every reconnect), a different one is refused with 4009."""
+        result = signin.verify(conn.app, conn.socket_id, data)
+        if conn.user is not None and conn.user.id != result.user_id:
+            raise ProtocolError(Code.UNAUTHORIZED, "Connection is already signed in as a different user")
+        st = self.state(conn.app.id)
+        if conn.user is not None:
+            self._unwatch(st, conn)
+        conns = st.users.setdefault(result.user_id, {})
+        came_online = not conns
+        conns[conn.socket_id] = conn
+        conn.user = SignedIn(result.user_id, result.user_info, result.watchlist)
+        conn.user_deadline = None
+        conn.send(messages.signin_success(result.user_data))
+        if result.watchlist_truncated:
+            conn.send_error(Code.WATCHLIST_LIMIT, f"Watchlist is limited to {signin.MAX_WATCHLIST} user ids")
+        if result.watchlist:
+            for watched in result.watchlist:
+                st.watchers.setdefault(watched, {})[conn.socket_id] = conn
+            online = [w for w in result.watchlist if w in st.users]
+            offline = [w for w in result.watchlist if w not in st.users]
+            current = [("online", online), ("offline", offline)]
+            conn.send(messages.watchlist_events([pair for pair in current if pair[1]]))
+        if came_online:
+            self._notify_watchers(st, result.user_id, "online")
+            self.stream.emit(ev.UserOnline(conn.app.id, result.user_id))
+
+    def _notify_watchers(self, st: AppState, user_id: str, status: str) -> None:
+        watchers = st.watchers.get(user_id)
+        if watchers:
+            frame = text_frame(messages.watchlist_events([(status, [user_id])]))
+            self._write_all(watchers.values(), frame, None)
+
+    def _unwatch(self, st: AppState, conn: Connection) -> None:
+        assert conn.user is not None
+        for watched in conn.user.watchlist:
+            watchers = st.watchers.get(watched)
+            if watchers is not None:
+                watchers.pop(conn.socket_id, None)
+                if not watchers:
+                    del st.watchers[watched]
+
     def _drop_user(self, st: AppState, conn: Connection) -> None:
         assert conn.user is not None
-        conns = st.users.get(conn.user.id)
-        if conns is not None:
-            conns.pop(conn.socket_id, None)
-            if not conns:
-                del st.users[conn.user.id]
+        self._unwatch(st, conn)
+        user_id = conn.user.id
+        conns = st.users.get(user_id)
+        if conns is not None and conns.pop(conn.socket_id, None) is not None and not conns:
+            del st.users[user_id]
+            self._notify_watchers(st, user_id, "offline")
+            self.stream.emit(ev.UserOffline(conn.app.id, user_id))
 
 
 def _snapshot(chan: Channel) -> dict[str, Any] | None:
     return chan.roster.snapshot() if chan.roster is not None else None
-

@@ -27,6 +27,8 @@ def receive_text(hub: Hub, conn: Connection, text: str) -> None:
             pass
         elif event == "pusher:subscribe":
             hub.subscribe(conn, msg.data)
+        elif event == "pusher:signin":
+            hub.signin(conn, msg.data)
         elif event == "pusher:unsubscribe":
             hub.unsubscribe(conn, msg.data)
         elif event.startswith("client-"):

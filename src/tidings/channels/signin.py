@@ -1,0 +1,66 @@
+"""`pusher:signin`: verify the user token and read `user_data` (reference sections 2.6 and 3).
+
+The signature is over `socket_id::user::user_data` exactly as received; only then is user_data parsed.
+Every failure is a 4009 (the connection is closed); an over-long watchlist is cut to 100 with a 4302 warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tidings.channels import names, signatures
+from tidings.channels.apps import App
+from tidings.channels.codes import Code
+from tidings.errors import ProtocolError
+
+MAX_WATCHLIST = 100
+# An id must make a valid `#server-to-user-{id}` channel name, or pusher-js could never subscribe to it.
+MAX_USER_ID = 200 - len(names.USER_CHANNEL_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    user_id: str
+    user_data: str
+    user_info: Any
+    watchlist: tuple[str, ...]
+    watchlist_truncated: bool
+
+
+def _fail(message: str) -> ProtocolError:
+    return ProtocolError(Code.UNAUTHORIZED, message)
+
+
+def verify(app: App, socket_id: str, data: Any) -> SignIn:
+    if not isinstance(data, dict):
+        raise _fail("Invalid signin: 'data' must be an object")
+    user_data, auth = data.get("user_data"), data.get("auth")
+    if not isinstance(user_data, str):
+        raise _fail("Invalid signin: 'user_data' must be a JSON string")
+    if not signatures.verify_token(app.key, app.secret, signatures.signin_string(socket_id, user_data), auth):
+        raise _fail("Invalid signin: the signature does not match socket_id::user::user_data")
+    try:
+        parsed = orjson.loads(user_data)
+    except orjson.JSONDecodeError:
+        raise _fail("Invalid signin: user_data is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise _fail("Invalid signin: user_data must be a JSON object")
+    user_id = parsed.get("id")
+    if not isinstance(user_id, str) or not user_id:
+        raise _fail("Invalid signin: user_data.id must be a non-empty string")
+    if len(user_id) > MAX_USER_ID or names.check_channel_name(names.USER_CHANNEL_PREFIX + user_id) is not None:
+        raise _fail(f"Invalid signin: user id must be 1..{MAX_USER_ID} characters of [-a-zA-Z0-9_=@,.;]")
+    raw_watchlist = parsed.get("watchlist", [])
+    if not isinstance(raw_watchlist, list) or not all(isinstance(w, str) and w for w in raw_watchlist):
+        raise _fail("Invalid signin: user_data.watchlist must be a list of user id strings")
+    watchlist = tuple(dict.fromkeys(raw_watchlist))  # dedupe, keep order
+    return SignIn(
+        user_id=user_id,
+        user_data=user_data,
+        user_info=parsed.get("user_info"),
+        watchlist=watchlist[:MAX_WATCHLIST],
+        watchlist_truncated=len(watchlist) > MAX_WATCHLIST,
+    )
