@@ -36,11 +36,21 @@ class Settings(BaseSettings):
     public_host: str | None = Field(default=None, description="Host name printed in the client snippets")
 
     default_app_id: str | None = Field(default=None, description="Create or update this app at start")
-    default_app_key: str | None = None
-    default_app_secret: SecretStr | None = None
-    default_app_client_events: bool | None = None
-    default_app_user_authentication: bool | None = None
-    default_app_subscription_count: bool | None = None
+    default_app_key: str | None = Field(default=None, description="Key of the default app")
+    default_app_secret: SecretStr | None = Field(default=None, description="Secret of the default app")
+    default_app_client_events: bool | None = Field(default=None, description="Client events on the default app")
+    default_app_user_authentication: bool | None = Field(
+        default=None, description="Require sign-in (or a private/presence subscription) on the default app"
+    )
+    default_app_subscription_count: bool | None = Field(
+        default=None, description="Send pusher_internal:subscription_count on the default app"
+    )
+
+    demo: bool = Field(
+        default=False,
+        description="Serve the browser demo at /demo, with a user-auth endpoint that signs in ANY user name "
+        "(development only)",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"

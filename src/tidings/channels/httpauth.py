@@ -79,14 +79,14 @@ def verify_request(
     for k, v in params:
         lk = k.lower()
         if lk in by_key:
-            raise Unauthorized(f"Duplicate query parameter {k!r}")
+            raise Unauthorized(f"Duplicate query parameter {k[:40]!r}")
         by_key[lk] = v
 
     missing = [name for name in _REQUIRED if name not in by_key]
     if missing:
         raise Unauthorized(f"Missing authentication parameter(s): {', '.join(missing)}")
     if by_key["auth_key"] != key:
-        raise Unauthorized(f"Unknown auth_key {by_key['auth_key']!r}")
+        raise Unauthorized(f"Unknown auth_key {by_key['auth_key'][:40]!r}")
     if by_key["auth_version"] != AUTH_VERSION:
         raise Unauthorized(f"Unsupported auth_version {by_key['auth_version']!r}, expected {AUTH_VERSION!r}")
     _check_timestamp(by_key["auth_timestamp"], now, max_skew)

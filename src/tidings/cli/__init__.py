@@ -25,6 +25,7 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML settings file")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+@click.option("--demo", is_flag=True, default=None, help="Serve the browser demo at /demo (development only)")
 def serve(
     host: str | None,
     port: int | None,
@@ -33,6 +34,7 @@ def serve(
     config_file: Path | None,
     log_level: str | None,
     log_format: str | None,
+    demo: bool | None,
 ) -> None:
     """Run the server (WebSocket, HTTP API, health and metrics on one port)."""
     from tidings import log, server
@@ -47,6 +49,7 @@ def serve(
                 "database_url": database_url,
                 "log_level": log_level,
                 "log_format": log_format,
+                "demo": demo,
             },
             config_file,
         )
@@ -57,6 +60,14 @@ def serve(
         sys.exit(1)
     except KeyboardInterrupt:
         pass
+
+
+@main.command("config-docs")
+def config_docs() -> None:
+    """Print docs/configuration.md, generated from the settings schema."""
+    from tidings.configdoc import render
+
+    click.echo(render(), nl=False)
 
 
 def _register() -> None:
