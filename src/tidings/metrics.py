@@ -33,6 +33,14 @@ class Metrics:
             "tidings_ws_rejected", "WebSocket connections refused at connect", ["code"], registry=r
         )
 
+        self.webhooks_sent = Counter(
+            "tidings_webhooks_sent", "Webhook requests made, by response status (0: no response)", ["status"],
+            registry=r,
+        )
+        self.webhooks_dropped = Counter(
+            "tidings_webhooks_dropped", "Webhook events dropped to bound memory", ["reason"], registry=r
+        )
+
     def on_event(self, event: ev.Event) -> None:
         app = event.app_id
         if isinstance(event, ev.Published):

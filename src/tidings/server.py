@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 from aiohttp import web
 
 from tidings.banner import banner
@@ -19,6 +20,7 @@ from tidings.realtime import keepalive
 from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
+from tidings.realtime.webhooks import Post, WebhookSender
 from tidings.storage import open_storage
 from tidings.storage.bootstrap import ensure_default_app
 from tidings.web.app import build_app
@@ -44,6 +46,15 @@ async def serve(settings: Settings) -> None:
     hub = Hub(stream, cache_ttl=settings.cache_ttl)
     ctx = Context(settings, storage, AppRegistry(storage.apps, settings.app_cache_ttl), hub, stream, metrics)
 
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    webhooks = WebhookSender(
+        ctx.registry.known,
+        _poster(http),
+        on_drop=lambda reason: metrics.webhooks_dropped.labels(reason).inc(),
+        on_sent=lambda status: metrics.webhooks_sent.labels(str(status)).inc(),
+    )
+    stream.subscribe(webhooks.on_event)
+
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
@@ -64,6 +75,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     pinger = loop.create_task(keepalive.run(hub, settings.activity_timeout, settings.pong_timeout))
+    sender = loop.create_task(webhooks.run())
     try:
         await stop.wait()
     finally:
@@ -72,6 +84,8 @@ async def serve(settings: Settings) -> None:
         pinger.cancel()
         await _close_all(hub, settings.shutdown_grace)
         await runner.cleanup()
+        sender.cancel()
+        await http.close()
         await storage.close()
 
 
@@ -86,6 +100,14 @@ async def _close_all(hub: Hub, grace: float) -> None:
     if tasks:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
+
+
+def _poster(http: aiohttp.ClientSession) -> Post:
+    async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        async with http.post(url, data=body, headers=headers) as response:
+            return response.status
+
+    return post
 
 
 def run(settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class AppLimits(BaseModel):
@@ -21,6 +21,46 @@ class AppLimits(BaseModel):
     client_events_per_second: int = Field(default=10, ge=0, description="0 means unlimited")
 
 
+WEBHOOK_EVENTS = frozenset(
+    {
+        "channel_occupied",
+        "channel_vacated",
+        "member_added",
+        "member_removed",
+        "client_event",
+        "cache_miss",
+        "subscription_count",
+    }
+)
+
+
+class Webhook(BaseModel):
+    """One webhook target of an app: where to POST, which events, optional channel filter and headers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://")
+    event_types: tuple[str, ...] = Field(default=(), description="Empty means every event type")
+    channel_prefix: str | None = None
+    channel_suffix: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - WEBHOOK_EVENTS)
+        if unknown:
+            raise ValueError(f"unknown webhook event types {unknown}; known: {sorted(WEBHOOK_EVENTS)}")
+        return value
+
+    def wants(self, event_type: str, channel: str) -> bool:
+        if self.event_types and event_type not in self.event_types:
+            return False
+        if self.channel_prefix and not channel.startswith(self.channel_prefix):
+            return False
+        return not (self.channel_suffix and not channel.endswith(self.channel_suffix))
+
+
 class App(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,3 +73,5 @@ class App(BaseModel):
     enable_user_authentication: bool = False
     enable_subscription_count: bool = False
     limits: AppLimits = Field(default_factory=AppLimits)
+    webhooks: tuple[Webhook, ...] = ()
+    webhook_batching: bool = False

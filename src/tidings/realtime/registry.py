@@ -20,12 +20,17 @@ class AppRegistry:
         self._clock = clock
         self._by_key: dict[str, tuple[float, App | None]] = {}
         self._by_id: dict[str, tuple[float, App | None]] = {}
+        self._known: dict[str, App] = {}
 
     async def by_key(self, key: str) -> App | None:
         return await self._get(self._by_key, key, self._store.get_by_key)
 
     async def by_id(self, app_id: str) -> App | None:
         return await self._get(self._by_id, app_id, self._store.get)
+
+    def known(self, app_id: str) -> App | None:
+        """The app as last loaded, without I/O: for synchronous listeners such as webhooks."""
+        return self._known.get(app_id)
 
     async def _get(
         self,
@@ -41,4 +46,6 @@ class AppRegistry:
         if len(cache) > 10_000:
             cache.clear()  # bound memory against floods of unknown keys
         cache[k] = (now + self._ttl, app)
+        if app is not None:
+            self._known[app.id] = app
         return app
