@@ -72,7 +72,9 @@ def config_docs() -> None:
 
 def _register() -> None:
     from tidings.cli.apps import apps
+    from tidings.cli.webhooks import webhooks  # registers itself under `apps`
 
+    assert webhooks is not None
     main.add_command(apps)
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -29,6 +29,14 @@ T = TypeVar("T")
 class _Target:
     data_dir: Path | None
     database_url: str | None
+    config_file: Path | None
+
+
+class _Fail(click.ClickException):
+    """One line on stderr, exit code 1, worded like the other `tidings` commands."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"tidings: {self.format_message()}", err=True)
 
 
 _pass_target = click.make_pass_decorator(_Target)
@@ -44,10 +52,14 @@ _pass_target = click.make_pass_decorator(_Target)
 @click.option(
     "--database-url", envvar="TIDINGS_DATABASE_URL", help="SQLAlchemy URL  [env: TIDINGS_DATABASE_URL]"
 )
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file, as given to `tidings serve`  [env: TIDINGS_CONFIG]",
+)
 @click.pass_context
-def apps(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> None:
+def apps(ctx: click.Context, data_dir: Path | None, database_url: str | None, config_file: Path | None) -> None:
     """Manage Channels apps (credentials, switches, limits)."""
-    ctx.obj = _Target(data_dir, database_url)
+    ctx.obj = _Target(data_dir, database_url, config_file)
 
 
 def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,6 +74,8 @@ def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--subscription-count/--no-subscription-count", default=None,
                      help="Send pusher_internal:subscription_count events"),
         click.option("--max-connections", type=click.IntRange(min=0), help="Connection limit for the app"),
+        click.option("--webhook-batching/--no-webhook-batching", default=None,
+                     help="Send webhook events in batches (one request per 50 ms window)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -85,8 +99,8 @@ def create(target: _Target, /, app_id: str | None, max_connections: int | None, 
 
     app = _run(target, act)
     click.echo(f"created app {app.id}")
-    _echo_pairs([("id", app.id), ("key", app.key), ("name", app.name)])
-    click.echo(f"the secret is shown by: tidings apps show {app.id}")
+    # Shown once here, as `serve` does for the app it creates; later only `apps show` prints it.
+    _echo_pairs([("id", app.id), ("key", app.key), ("secret", app.secret), ("name", app.name)])
 
 
 @apps.command("list")
@@ -136,7 +150,11 @@ def show(target: _Target, app_id: str, as_json: bool) -> None:
         ("client events", _yes(app.enable_client_events)),
         ("user authentication", _yes(app.enable_user_authentication)),
         ("subscription count", _yes(app.enable_subscription_count)),
+        ("webhook batching", _yes(app.webhook_batching)),
     ])
+    click.echo("webhooks:" if app.webhooks else "webhooks: none")
+    for hook in app.webhooks:
+        click.echo(f"  {hook.url}  events: {','.join(hook.event_types) or 'all'}")
     click.echo("limits:")
     limits = app.limits.model_dump().items()
     _echo_pairs([(f"  {name}", "unlimited" if value is None else str(value)) for name, value in limits])
@@ -176,7 +194,7 @@ def update(target: _Target, /, app_id: str, max_connections: int | None, limits:
     if limit_changes:
         changes["limits"] = limit_changes
     if not changes:
-        raise click.ClickException("nothing to change: pass at least one option (see --help)")
+        raise _Fail("nothing to change: pass at least one option (see --help)")
     _update(target, app_id, changes)
     click.echo(f"app {app_id} updated")
 
@@ -190,6 +208,7 @@ def _app_fields(switches: dict[str, Any]) -> dict[str, Any]:
         "client_events": "enable_client_events",
         "user_authentication": "enable_user_authentication",
         "subscription_count": "enable_subscription_count",
+        "webhook_batching": "webhook_batching",
     }
     return {names[k]: v for k, v in switches.items() if v is not None}
 
@@ -200,10 +219,10 @@ def _parse_limits(items: Iterable[str]) -> dict[str, object]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise click.ClickException(f"invalid --limit {item!r}: expected NAME=VALUE")
+            raise _Fail(f"invalid --limit {item!r}: expected NAME=VALUE")
         if name not in AppLimits.model_fields:
             known = ", ".join(AppLimits.model_fields)
-            raise click.ClickException(f"unknown limit {name!r}; known limits: {known}")
+            raise _Fail(f"unknown limit {name!r}; known limits: {known}")
         value = value.strip()
         # pydantic turns "10" into 10 and refuses "ten"; validation happens in AppStore.update.
         parsed[name] = None if value.lower() in ("none", "unlimited") else value
@@ -221,7 +240,8 @@ def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
     """Open and migrate the configured database, run `action`, close; errors become one line."""
 
     async def main() -> T:
-        settings = load_settings({"data_dir": target.data_dir, "database_url": target.database_url})
+        overrides = {"data_dir": target.data_dir, "database_url": target.database_url}
+        settings = load_settings(overrides, target.config_file)
         storage = await open_storage(settings.resolved_database_url)
         try:
             await storage.migrate()
@@ -232,9 +252,9 @@ def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except ValidationError as exc:
-        raise click.ClickException(_describe(exc)) from exc
+        raise _Fail(_describe(exc)) from exc
     except (TidingsError, ValueError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        raise _Fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
 
 def _describe(exc: ValidationError) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tidings.channels.apps import App, AppLimits
+from tidings.channels.apps import App, AppLimits, Webhook
 from tidings.errors import NotFound, StorageError
 from tidings.storage.engine import translate_errors
 from tidings.storage.schema import apps as apps_table
@@ -149,6 +149,8 @@ def _to_row(app: App) -> dict[str, Any]:
         "enable_user_authentication": app.enable_user_authentication,
         "enable_subscription_count": app.enable_subscription_count,
         "limits": app.limits.model_dump(),
+        "webhooks": [w.model_dump() for w in app.webhooks],
+        "webhook_batching": app.webhook_batching,
     }
 
 
@@ -164,4 +166,6 @@ def _from_row(row: Row[Any]) -> App:
         enable_user_authentication=m["enable_user_authentication"],
         enable_subscription_count=m["enable_subscription_count"],
         limits=AppLimits.model_validate(m["limits"]),
+        webhooks=tuple(Webhook.model_validate(w) for w in m["webhooks"]),
+        webhook_batching=m["webhook_batching"],
     )

@@ -23,6 +23,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("version_table", VERSION_TABLE)
+    # r0002_add_x.py: revision files must be importable module names (mypy checks them).
+    config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
     # env.py runs on this connection instead of creating an engine of its own.
     config.attributes["connection"] = connection
     return config

@@ -35,6 +35,8 @@ apps = Table(
     Column("enable_user_authentication", Boolean, nullable=False),
     Column("enable_subscription_count", Boolean, nullable=False),
     Column("limits", JsonType, nullable=False),
+    Column("webhooks", JsonType, nullable=False),
+    Column("webhook_batching", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("enable_user_authentication", sa.Boolean(), nullable=False),
         sa.Column("enable_subscription_count", sa.Boolean(), nullable=False),
         sa.Column("limits", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("webhooks", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("webhook_batching", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_apps"),
