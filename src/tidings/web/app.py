@@ -24,4 +24,8 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/health", health.health, name="health")
     r.add_get("/ready", health.ready, name="ready")
     r.add_get("/metrics", health.metrics, name="metrics")
+    if ctx.settings.demo:
+        from tidings.web import demo
+
+        demo.register(app)
     return app
