@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         "(development only)",
     )
 
+    default_instance_id: str | None = Field(default=None, description="Create or update this Beams instance at start")
+    default_instance_secret: SecretStr | None = Field(default=None, description="Secret key of that Beams instance")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS/WSS")
+    tls_key: Path | None = Field(default=None, description="PEM private key for tls_cert")
+    beams_publish_rate: int = Field(
+        default=100, ge=1, description="Beams publish requests per second per instance (429 beyond)"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

@@ -6,6 +6,7 @@
     │   └── NotFound                a row that should exist does not
     ├── ProtocolError               a Channels WebSocket frame was refused (has a Pusher code; closes if code < 4300)
     └── ApiError                    an HTTP request was refused (has an HTTP status and a JSON body)
+        ├── BeamsError        any status; Beams APIs answer {"error": title, "description": text}
         ├── BadRequest        400
         ├── Unauthorized      401
         ├── Forbidden         403
@@ -92,3 +93,12 @@ class PayloadTooLarge(ApiError):
 
 class TooManyRequests(ApiError):
     status = 429
+
+
+class BeamsError(ApiError):
+    """A refused Beams API request: Beams clients read `{"error": <title>, "description": <text>}`."""
+
+    def __init__(self, status: int, title: str, description: str) -> None:
+        super().__init__(description, status=status)
+        self.title = title
+        self.description = description

@@ -20,7 +20,7 @@ from tidings.channels.apps import App, AppLimits
 from tidings.channels.credentials import new_app
 from tidings.config import load_settings
 from tidings.errors import NotFound, TidingsError
-from tidings.storage import AppStore, open_storage
+from tidings.storage import AppStore, Storage, open_storage
 
 T = TypeVar("T")
 
@@ -42,20 +42,23 @@ class _Fail(click.ClickException):
 _pass_target = click.make_pass_decorator(_Target)
 
 
+def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--data-dir / --database-url / --config: which database a command acts on (as `serve` would)."""
+    options = [
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="TIDINGS_DATA_DIR",
+                     help="Where the embedded SQLite file lives  [env: TIDINGS_DATA_DIR]"),
+        click.option("--database-url", envvar="TIDINGS_DATABASE_URL",
+                     help="SQLAlchemy URL  [env: TIDINGS_DATABASE_URL]"),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML settings file, as given to `tidings serve`  [env: TIDINGS_CONFIG]"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @click.group("apps")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TIDINGS_DATA_DIR",
-    help="Where the embedded SQLite file lives  [env: TIDINGS_DATA_DIR]",
-)
-@click.option(
-    "--database-url", envvar="TIDINGS_DATABASE_URL", help="SQLAlchemy URL  [env: TIDINGS_DATABASE_URL]"
-)
-@click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML settings file, as given to `tidings serve`  [env: TIDINGS_CONFIG]",
-)
+@target_options
 @click.pass_context
 def apps(ctx: click.Context, data_dir: Path | None, database_url: str | None, config_file: Path | None) -> None:
     """Manage Channels apps (credentials, switches, limits)."""
@@ -237,6 +240,11 @@ def _update(target: _Target, app_id: str, changes: dict[str, object]) -> App:
 
 
 def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
+    """Open and migrate the configured database, run `action` on the apps, close; errors become one line."""
+    return run_storage(target, lambda storage: action(storage.apps))
+
+
+def run_storage(target: _Target, action: Callable[[Storage], Awaitable[T]]) -> T:
     """Open and migrate the configured database, run `action`, close; errors become one line."""
 
     async def main() -> T:
@@ -245,7 +253,7 @@ def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
         storage = await open_storage(settings.resolved_database_url)
         try:
             await storage.migrate()
-            return await action(storage.apps)
+            return await action(storage)
         finally:
             await storage.close()
 

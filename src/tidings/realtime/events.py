@@ -12,7 +12,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    app_id: str
+    app_id: str  # the Channels app id, or the Beams instance id for Beams events
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsPublishAccepted(Event):
+    publish_id: str
+    kind: str  # "interests" | "users"
+    targets: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsDeviceUserSet(Event):
+    device_id: str
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True)
