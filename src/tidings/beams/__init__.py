@@ -1,0 +1,1 @@
+"""Pure Beams domain: models, validation, Beams Tokens, ids. No I/O."""
