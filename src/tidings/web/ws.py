@@ -25,7 +25,8 @@ SUPPORTED_PROTOCOLS = range(4, 8)
 async def websocket(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     ws = web.WebSocketResponse(
-        compress=False, max_msg_size=ctx.settings.max_message_bytes, autoping=True, heartbeat=None
+        # aiohttp refuses frames of size >= max_msg_size; +1 makes the setting the largest size read.
+        compress=False, max_msg_size=ctx.settings.max_message_bytes + 1, autoping=True, heartbeat=None
     )
     await ws.prepare(request)
     refused = await _refusal(ctx, request)
