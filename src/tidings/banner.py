@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from tidings import __version__
+from tidings.beams.models import Instance
 from tidings.channels.apps import App
 
 
-def banner(app: App, *, created: bool, host: str, port: int, storage: str) -> str:
+def banner(app: App, *, created: bool, host: str, port: int, storage: str, tls: bool = False) -> str:
+    http, ws = ("https", "wss") if tls else ("http", "ws")
     lines = [
-        f"Tidings {__version__} listening on http://{host}:{port}  (Channels WebSocket at ws://{host}:{port}/app/<key>)",
+        f"Tidings {__version__} listening on {http}://{host}:{port}  (Channels WebSocket at {ws}://{host}:{port}/app/<key>)",
         f"Storage: {storage}",
         "",
     ]
@@ -26,7 +28,7 @@ def banner(app: App, *, created: bool, host: str, port: int, storage: str) -> st
         "",
         "pusher-js (browser or Node):",
         f'  const pusher = new Pusher("{app.key}", {{',
-        f'    cluster: "mt1", wsHost: "{host}", wsPort: {port}, forceTLS: false,',
+        f'    cluster: "mt1", wsHost: "{host}", wsPort: {port}, wssPort: {port}, forceTLS: {str(tls).lower()},',
         '    enabledTransports: ["ws", "wss"],',
         "  });",
         '  pusher.subscribe("my-channel").bind("my-event", (data) => console.log(data));',
@@ -34,8 +36,40 @@ def banner(app: App, *, created: bool, host: str, port: int, storage: str) -> st
         "pusher (Python server SDK):",
         "  import pusher",
         f'  client = pusher.Pusher(app_id="{app.id}", key="{app.key}", secret="{app.secret}",',
-        f'                         host="{host}", port={port}, ssl=False)',
+        f'                         host="{host}", port={port}, ssl={tls})',
         '  client.trigger("my-channel", "my-event", {"message": "hello"})',
         "",
     ]
     return "\n".join(lines)
+
+
+def beams_banner(instance: Instance, *, created: bool, base_url: str) -> str:
+    if not created:
+        return f"Beams instance {instance.id}. Its secret key: `tidings instances show {instance.id}`.\n"
+    host_port = base_url.split("://", 1)[1]
+    host, _, port = host_port.rpartition(":")
+    return "\n".join([
+        "Created a Beams instance (manage instances with `tidings instances list|show|create`):",
+        f"  instance_id: {instance.id}",
+        f"  secret_key:  {instance.secret_key}",
+        "",
+        "@pusher/push-notifications-server (Node; plain http):",
+        '  const PushNotifications = require("@pusher/push-notifications-server");',
+        f'  const beams = new PushNotifications({{ instanceId: "{instance.id}", secretKey: "{instance.secret_key}",',
+        f'                                        endpoint: "{host}", port: {port} }});',
+        '  await beams.publishToUsers(["alice"], { web: { notification: { title: "Hi", body: "Hello" } } });',
+        "",
+        "pusher-push-notifications (Python; https only: start Tidings with --tls-cert/--tls-key):",
+        "  from pusher_push_notifications import PushNotifications",
+        f'  beams = PushNotifications(instance_id="{instance.id}", secret_key="{instance.secret_key}",',
+        f'                            endpoint="{host_port}")',
+        '  beams.publish_to_users(user_ids=["alice"], publish_body={"web": {"notification": {"title": "Hi"}}})',
+        "",
+        "@pusher/push-notifications-web (browser):",
+        f'  const beamsClient = new PusherPushNotifications.Client({{ instanceId: "{instance.id}",',
+        f'                                                          endpointOverride: "{base_url}" }});',
+        "  await beamsClient.start();",
+        '  const tokenProvider = new PusherPushNotifications.TokenProvider({ url: "/pusher/beams-auth" });',
+        '  await beamsClient.setUserId("alice", tokenProvider);',
+        "",
+    ])

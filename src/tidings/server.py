@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 
 import aiohttp
 from aiohttp import web
 
-from tidings.banner import banner
+from tidings.banner import banner, beams_banner
+from tidings.beams.instances import new_instance
 from tidings.channels import messages
 from tidings.channels.codes import Code
 from tidings.config import Settings
+from tidings.errors import ConfigError
 from tidings.metrics import Metrics
 from tidings.realtime import keepalive
 from tidings.realtime.events import EventStream
@@ -22,8 +25,10 @@ from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
 from tidings.realtime.webhooks import Post, WebhookSender
 from tidings.storage import open_storage
-from tidings.storage.bootstrap import ensure_default_app
+from tidings.storage.bootstrap import ensure_default_app, ensure_default_instance
+from tidings.ttlcache import TTLCache
 from tidings.web.app import build_app
+from tidings.web.beams.common import RateLimiter
 from tidings.web.context import Context
 
 log = logging.getLogger("tidings.server")
@@ -39,12 +44,24 @@ async def serve(settings: Settings) -> None:
     storage = await open_storage(settings.resolved_database_url)
     await storage.migrate()
     app, created = await ensure_default_app(settings, storage.apps)
+    instance, instance_created = await ensure_default_instance(
+        settings, storage.instances, make=lambda i, k: new_instance(i, k, name="default")
+    )
 
     stream = EventStream()
     metrics = Metrics()
     stream.subscribe(metrics.on_event)
     hub = Hub(stream, cache_ttl=settings.cache_ttl)
-    ctx = Context(settings, storage, AppRegistry(storage.apps, settings.app_cache_ttl), hub, stream, metrics)
+    ctx = Context(
+        settings,
+        storage,
+        AppRegistry(storage.apps, settings.app_cache_ttl),
+        hub,
+        stream,
+        metrics,
+        instances=TTLCache(storage.instances.get, settings.app_cache_ttl),
+        beams_rate=RateLimiter(settings.beams_publish_rate),
+    )
 
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     webhooks = WebhookSender(
@@ -57,7 +74,7 @@ async def serve(settings: Settings) -> None:
 
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, ssl_context=_tls(settings))
     await site.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
@@ -67,7 +84,11 @@ async def serve(settings: Settings) -> None:
         f"SQLite file {settings.data_dir / 'tidings.db'}" if not settings.database_url and where == "sqlite"
         else "configured database"
     )
-    print(banner(app, created=created, host=_display_host(settings), port=port, storage=storage_desc), flush=True)
+    scheme = "https" if settings.tls_cert else "http"
+    host = _display_host(settings)
+    print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert)),
+          flush=True)
+    print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}"), flush=True)
     log.info("listening on %s:%s", settings.host, port)
 
     stop = asyncio.Event()
@@ -100,6 +121,19 @@ async def _close_all(hub: Hub, grace: float) -> None:
     if tasks:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ConfigError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
+    return context
 
 
 def _poster(http: aiohttp.ClientSession) -> Post:

@@ -59,7 +59,9 @@ MAX_DEVICES_PER_USER_PER_PLATFORM = 100
 
 # Our own bounds (the real service does not document them): generous for every SDK, small enough
 # that one device row or request stays cheap.
-MAX_TOKEN_LENGTH = 4096  # FCM tokens are ~160-200 chars, APNs 64-200 hex, web subscriptions ~300-700 base64
+# FCM tokens are ~160-200 chars, APNs 64-200 hex, web subscriptions ~300-700 base64. Kept under 2 KB so a
+# token always fits PostgreSQL's btree index entry limit (~2.7 KB) on (instance_id, token).
+MAX_TOKEN_LENGTH = 2000
 MAX_METADATA_SIZE = 4096  # compact JSON bytes; SDKs send {"sdkVersion", "<os>Version"}
 MAX_DEVICE_BODY = 16 * 1024  # register / metadata / token bodies
 MAX_INTEREST_SET_BODY = 1024 * 1024  # 5000 names of 164 chars fit in ~820 KiB

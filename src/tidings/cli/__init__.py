@@ -25,6 +25,8 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML settings file")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+@click.option("--tls-cert", type=click.Path(path_type=Path), default=None, help="PEM certificate: serve HTTPS/WSS")
+@click.option("--tls-key", type=click.Path(path_type=Path), default=None, help="PEM private key for --tls-cert")
 @click.option("--demo", is_flag=True, default=None, help="Serve the browser demo at /demo (development only)")
 def serve(
     host: str | None,
@@ -34,6 +36,8 @@ def serve(
     config_file: Path | None,
     log_level: str | None,
     log_format: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     demo: bool | None,
 ) -> None:
     """Run the server (WebSocket, HTTP API, health and metrics on one port)."""
@@ -50,6 +54,8 @@ def serve(
                 "log_level": log_level,
                 "log_format": log_format,
                 "demo": demo,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
             },
             config_file,
         )
@@ -72,10 +78,13 @@ def config_docs() -> None:
 
 def _register() -> None:
     from tidings.cli.apps import apps
+    from tidings.cli.instances import instances, token
     from tidings.cli.webhooks import webhooks  # registers itself under `apps`
 
     assert webhooks is not None
     main.add_command(apps)
+    main.add_command(instances)
+    main.add_command(token)
 
 
 _register()

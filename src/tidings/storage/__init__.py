@@ -9,6 +9,19 @@ Driver errors never leave this package: they become `tidings.errors.StorageError
 """
 
 from tidings.storage.apps import AppStore
+from tidings.storage.beams import InterestResult, SetUserResult
 from tidings.storage.database import Storage, open_storage
+from tidings.storage.devices import DeviceStore
+from tidings.storage.instances import InstanceStore
+from tidings.storage.publishes import PublishStore
 
-__all__ = ["AppStore", "Storage", "open_storage"]
+__all__ = [
+    "AppStore",
+    "DeviceStore",
+    "InstanceStore",
+    "InterestResult",
+    "PublishStore",
+    "SetUserResult",
+    "Storage",
+    "open_storage",
+]

@@ -1,12 +1,16 @@
-"""Make sure the server has an app to serve on start: the configured one, or a generated one."""
+"""Make sure the server has an app and a Beams instance to serve on start: the configured ones, or generated ones."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.channels.credentials import new_app
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.storage.apps import AppStore
+from tidings.storage.instances import InstanceStore
 
 
 async def ensure_default_app(settings: Settings, store: AppStore) -> tuple[App, bool]:
@@ -44,3 +48,43 @@ async def _upsert_configured(settings: Settings, store: AppStore, app_id: str) -
     values.update({name: value for name, value in switches.items() if value is not None})
     app = await store.upsert(App.model_validate(values))
     return app, existing is None
+
+
+async def ensure_default_instance(
+    settings: Settings, store: InstanceStore, *, make: Callable[[str | None, str | None], Instance]
+) -> tuple[Instance, bool]:
+    """Return (the default Beams instance, True if it was created now).
+
+    `make(id, secret)` builds a new instance with a fresh VAPID key pair; None asks it to generate
+    that value.
+
+    - TIDINGS_DEFAULT_INSTANCE_ID and _SECRET both set: that instance is created, or given that
+      secret key; an existing one keeps its name, providers and VAPID keys (browsers subscribed
+      with that public key);
+    - only one of them set: ConfigError;
+    - otherwise, an empty table gets a generated instance;
+    - otherwise the oldest instance is returned untouched.
+    """
+    instance_id = settings.default_instance_id
+    secret = settings.default_instance_secret.get_secret_value() if settings.default_instance_secret else None
+    if bool(instance_id) != bool(secret):
+        raise ConfigError("TIDINGS_DEFAULT_INSTANCE_ID and TIDINGS_DEFAULT_INSTANCE_SECRET must be set together")
+    if instance_id and secret:
+        return await _upsert_configured_instance(store, instance_id, secret, make)
+    instances = await store.list()
+    if instances:
+        return instances[0], False
+    return await store.create(make(None, None)), True
+
+
+async def _upsert_configured_instance(
+    store: InstanceStore, instance_id: str, secret: str, make: Callable[[str | None, str | None], Instance]
+) -> tuple[Instance, bool]:
+    existing = await store.get(instance_id)
+    if existing is None:
+        # Upsert, not create: another node starting at the same moment may insert it first, and then
+        # its VAPID keys win (keep_vapid), so every node serves the same public key.
+        return await store.upsert(make(instance_id, secret), keep_vapid=True), True
+    if existing.secret_key == secret:
+        return existing, False
+    return await store.update(instance_id, secret_key=secret), False

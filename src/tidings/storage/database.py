@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tidings.storage import migrate as migrations
 from tidings.storage.apps import AppStore, Clock, utcnow
+from tidings.storage.devices import DeviceStore
 from tidings.storage.engine import create_engine, parse_url, sqlite_file, translate_errors
+from tidings.storage.instances import InstanceStore
+from tidings.storage.publishes import PublishStore
 
 
 class Storage:
@@ -20,6 +23,9 @@ class Storage:
         self.engine = engine
         self.url = url
         self.apps = AppStore(engine, clock=clock)
+        self.instances = InstanceStore(engine, clock=clock)
+        self.devices = DeviceStore(engine, clock=clock)
+        self.publishes = PublishStore(engine, clock=clock)
 
     @property
     def backend(self) -> str:

@@ -6,7 +6,19 @@ head. New tables (Beams instances, devices, publishes, webhooks) go here and in 
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 # Named constraints let later SQLite migrations (batch mode rebuilds the table) find them by name.
@@ -39,4 +51,82 @@ apps = Table(
     Column("webhook_batching", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Ids and names that queries page through by range (keyset cursors, sorted interest lists). On PostgreSQL
+# they use the "C" collation whatever the cluster's locale: byte order, as on SQLite, so pages follow
+# Python's sort order on both backends, and index comparisons are memcmp instead of locale-aware.
+SortKey = String().with_variant(String(collation="C"), "postgresql")
+
+# INTEGER PRIMARY KEY is SQLite's auto-incrementing rowid; BIGINT would not be.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+beams_instances = Table(
+    "beams_instances",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("secret_key", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("vapid_private_key", String, nullable=False),
+    Column("vapid_public_key", String, nullable=False),
+    Column("providers", JsonType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+beams_devices = Table(
+    "beams_devices",
+    metadata,
+    Column("id", SortKey, primary_key=True),
+    Column("instance_id", String, ForeignKey("beams_instances.id", ondelete="CASCADE"), nullable=False),
+    Column("platform", String, nullable=False),
+    Column("token", String, nullable=False),
+    Column("user_id", String, nullable=True),
+    Column("metadata", JsonType, nullable=False),
+    Column("bundle_identifier", String, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Publishing to users, the per-user device limit, deleting a user.
+    Index("ix_beams_devices_instance_user_platform", "instance_id", "user_id", "platform"),
+    # Dead-token cleanup after a gateway says a token is gone.
+    Index("ix_beams_devices_instance_token", "instance_id", "token"),
+)
+
+beams_device_interests = Table(
+    "beams_device_interests",
+    metadata,
+    Column("device_id", SortKey, ForeignKey("beams_devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("instance_id", String, nullable=False),  # copied from the device, for the index below
+    Column("interest", SortKey, primary_key=True),
+    # Publishing to an interest walks its devices in id order, one page at a time.
+    Index("ix_beams_device_interests_instance_interest_device", "instance_id", "interest", "device_id"),
+)
+
+beams_publishes = Table(
+    "beams_publishes",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("instance_id", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("targets", JsonType, nullable=False),
+    Column("payload", JsonType, nullable=False),
+    Column("status", String, nullable=False, server_default="queued"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Workers pick the oldest unfinished publishes.
+    Index("ix_beams_publishes_status_created_at", "status", "created_at"),
+)
+
+beams_reports = Table(
+    "beams_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", String, nullable=False),
+    Column("publish_id", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("device_id", String, nullable=False),
+    Column("user_id", String, nullable=True),
+    Column("timestamp_secs", BigInteger, nullable=False),
+    Column("extra", JsonType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_beams_reports_publish_id", "publish_id"),
 )

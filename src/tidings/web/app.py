@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tidings.web import api, health, ws
+from tidings.web import api, beams, health, ws
 from tidings.web.context import CONTEXT, Context
 from tidings.web.errors import errors_middleware
 
 
 def build_app(ctx: Context) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=ctx.settings.max_request_bytes)
+    app = web.Application(
+        middlewares=[beams.cors_middleware, errors_middleware], client_max_size=ctx.settings.max_request_bytes
+    )
     app[CONTEXT] = ctx
     r = app.router
     r.add_get("/app/{key}", ws.websocket, name="ws")
@@ -21,6 +23,7 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/apps/{app_id}/channels/{channel}/users", api.users, name="api.users")
     r.add_post("/apps/{app_id}/users/{user_id}/terminate_connections", api.terminate, name="api.terminate")
     r.add_post("/users/{user_id}/terminate_connections", api.terminate, name="api.terminate_unprefixed")
+    beams.add_routes(r)
     r.add_get("/health", health.health, name="health")
     r.add_get("/ready", health.ready, name="ready")
     r.add_get("/metrics", health.metrics, name="metrics")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
+from tidings.beams.models import Instance
 from tidings.config import Settings
 from tidings.metrics import Metrics
 from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
 from tidings.storage import Storage
+from tidings.ttlcache import TTLCache
+
+
+class RateLimiter(Protocol):
+    def check(self, key: str) -> None: ...
 
 
 @dataclass
@@ -22,6 +29,8 @@ class Context:
     hub: Hub
     stream: EventStream
     metrics: Metrics
+    instances: TTLCache[Instance]
+    beams_rate: RateLimiter
     shutting_down: bool = False
 
 

@@ -7,31 +7,43 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tidings.errors import ApiError
+from tidings.errors import ApiError, BeamsError
+from tidings.web.beams import is_beams_path
 from tidings.web.context import context
 
 log = logging.getLogger("tidings.web")
 
 
-def error_response(status: int, message: str) -> web.Response:
+def error_response(status: int, message: str, *, beams: bool = False, title: str | None = None) -> web.Response:
+    if beams:
+        # Beams SDKs need both fields non-empty (the Node SDK crashes on an empty error body).
+        body = {"error": title or _TITLES.get(status, "Error"), "description": message}
+        return web.json_response(body, status=status)
     return web.json_response({"error": message}, status=status)
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           413: "Bad request", 422: "Unprocessable Entity", 429: "Rate Limited", 500: "Something went wrong"}
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route.name or "other"
+    beams = is_beams_path(request.path)
     try:
         response = await handler(request)
+    except BeamsError as exc:
+        response = error_response(exc.status, exc.description, beams=True, title=exc.title)
     except ApiError as exc:
-        response = error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message, beams=beams)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = "Request body too large" if exc.status == 413 else (exc.reason or "error")
-        response = error_response(exc.status, message)
+        response = error_response(exc.status, message, beams=beams)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        response = error_response(500, "Internal server error")
-    if route.startswith("api."):
+        response = error_response(500, "Internal server error", beams=beams)
+    if route.startswith(("api.", "beams.")):
         context(request).metrics.http_requests.labels(route, str(response.status)).inc()
     return response

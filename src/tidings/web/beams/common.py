@@ -1,0 +1,74 @@
+"""What every Beams endpoint shares: instance lookup, secret-key auth, JSON replies, rate limiting."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from tidings.beams.models import Instance
+from tidings.errors import BeamsError
+from tidings.web.context import context
+
+# Beams clients accept any 2xx body on device calls, but some parse it as JSON: keep it empty or JSON.
+EMPTY = b""
+
+
+def ok(body: Any = None) -> web.Response:
+    if body is None:
+        return web.Response(status=200, body=EMPTY)
+    return web.json_response(body)
+
+
+def instance_not_found() -> BeamsError:
+    return BeamsError(404, "Instance not found", "Could not find the instance")
+
+
+async def instance(request: web.Request) -> Instance:
+    ctx = context(request)
+    found = await ctx.instances.get(request.match_info["instance_id"])
+    if found is None:
+        raise instance_not_found()
+    return found
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise BeamsError(400, "Incomplete Request", "The Authorization header is missing")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise BeamsError(401, "Unauthorized", "Authorization must be 'Bearer <token>'")
+    return value.strip()
+
+
+async def authenticated_instance(request: web.Request) -> Instance:
+    """Publish and customer APIs: the instance's secret key as a bearer token, compared in constant time."""
+    inst = await instance(request)
+    if not hmac.compare_digest(bearer(request).encode(), inst.secret_key.encode()):
+        raise BeamsError(401, "Unauthorized", "Incorrect Secret Key")
+    return inst
+
+
+class RateLimiter:
+    """At most `rate` requests per second per key, in fixed one-second windows (what Beams documents)."""
+
+    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    def check(self, key: str) -> None:
+        second = int(self._clock())
+        window, count = self._windows.get(key, (second, 0))
+        if window != second:
+            window, count = second, 0
+            if len(self._windows) > 10_000:
+                self._windows.clear()
+        count += 1
+        self._windows[key] = (window, count)
+        if count > self.rate:
+            raise BeamsError(429, "Rate Limited", f"At most {self.rate} requests per second per instance")
