@@ -52,7 +52,11 @@ class Settings(BaseSettings):
         "(development only)",
     )
 
-    default_instance_id: str | None = Field(default=None, description="Create or update this Beams instance at start")
+    default_instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="Create or update this Beams instance (a UUID) at start",
+    )
     default_instance_secret: SecretStr | None = Field(default=None, description="Secret key of that Beams instance")
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS/WSS")
     tls_key: Path | None = Field(default=None, description="PEM private key for tls_cert")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import time
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def instances(ctx: click.Context, data_dir: Path | None, database_url: str | Non
 @_pass_target
 def create(target: _Target, name: str, instance_id: str | None, secret_key: str | None) -> None:
     """Create a Beams instance with its own VAPID key pair."""
+    if instance_id is not None:
+        try:
+            uuid.UUID(instance_id)
+        except ValueError:
+            raise _Fail(f"instance id must be a UUID, got {instance_id!r}") from None
 
     async def act(storage: Storage) -> Instance:
         return await storage.instances.create(new_instance(instance_id, secret_key, name=name))
