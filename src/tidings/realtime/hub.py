@@ -125,7 +125,8 @@ class Hub:
             chan = st.channels[grant.channel] = Channel(grant.channel, grant.type)
             if grant.type.is_presence:
                 chan.roster = Roster()
-            self.stream.emit(ev.ChannelOccupied(conn.app.id, grant.channel))
+            if grant.type.kind is not names.ChannelKind.USER:  # user channels are internal: no webhooks
+                self.stream.emit(ev.ChannelOccupied(conn.app.id, grant.channel))
         chan.subscribers[conn.socket_id] = conn
         conn.channels[grant.channel] = grant.user_id
         if grant.type.requires_auth:
@@ -170,7 +171,8 @@ class Hub:
             if chan.count_timer is not None:
                 chan.count_timer.cancel()
             del st.channels[name]
-            self.stream.emit(ev.ChannelVacated(app_id, name))
+            if chan.type.kind is not names.ChannelKind.USER:
+                self.stream.emit(ev.ChannelVacated(app_id, name))
             return
         self._count_changed(conn.app.enable_subscription_count, app_id, chan)
 

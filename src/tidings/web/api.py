@@ -84,7 +84,8 @@ async def channels(request: web.Request) -> web.Response:
     out = {
         name: _attributes(ctx, app.id, name, info)
         for name in ctx.hub.channels(app.id)
-        if prefix is None or name.startswith(prefix)
+        # `#server-to-user-*` channels are the server's own plumbing for sign-in, not the app's channels.
+        if (prefix is None or name.startswith(prefix)) and not name.startswith("#")
     }
     return web.json_response({"channels": out})
 
