@@ -64,6 +64,25 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Beams publish requests per second per instance (429 beyond)"
     )
 
+    apns_url: str = Field(default="https://api.push.apple.com", description="APNs production gateway base URL")
+    apns_sandbox_url: str = Field(
+        default="https://api.sandbox.push.apple.com", description="APNs sandbox (development) gateway base URL"
+    )
+    fcm_url: str = Field(default="https://fcm.googleapis.com", description="FCM HTTP v1 base URL")
+    fcm_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="OAuth2 token endpoint for FCM service accounts"
+    )
+    gateway_ca_file: Path | None = Field(
+        default=None, description="Extra CA bundle (PEM) trusted for push gateways, e.g. a staging emulator's"
+    )
+    delivery_workers: int = Field(
+        default=1, ge=0, description="Beams delivery workers run inside `tidings serve` (0: run `tidings worker`)"
+    )
+    delivery_concurrency: int = Field(default=200, ge=1, description="Gateway requests in flight per worker")
+    delivery_retry_deadline: float = Field(
+        default=300.0, gt=0, description="Seconds a notification is retried on 429/5xx before it is failed"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
