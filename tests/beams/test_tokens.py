@@ -140,7 +140,8 @@ class TestClaims:
     @pytest.mark.parametrize("name", ["exp", "sub", "iss"])
     def test_missing_claim(self, name: str) -> None:
         error = refused(400, "Bad Request", check, make(claims(**{name: ...})))
-        assert error.description == f"JWT is missing the {name} claim"
+        field = {"exp": "expiration", "sub": "subject", "iss": "issuer"}[name]
+        assert error.description == f"Missing {field} ({name}) field in JWT"
 
     @pytest.mark.parametrize("exp", ["4707992302", None, True, [], {}])
     def test_exp_must_be_a_number(self, exp: Any) -> None:
@@ -165,7 +166,7 @@ class TestClaims:
     )
     def test_wrong_issuer_is_forbidden(self, iss: Any) -> None:
         error = refused(403, "Forbidden", check, make(claims(iss=iss)))
-        assert error.description == "Invalid JWT issuer"
+        assert error.description == "Invalid JWT issuer."
 
     @pytest.mark.parametrize("exp", [NOW, NOW - 1, 0, -1])
     def test_expired(self, exp: float) -> None:

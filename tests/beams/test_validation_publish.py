@@ -94,7 +94,7 @@ class TestRefused:
     @pytest.mark.parametrize(("kind", "limit"), [("interests", MAX_INTERESTS_BODY), ("users", MAX_USERS_BODY)])
     def test_body_too_large(self, kind: TargetKind, limit: int) -> None:
         error = refused(400, "Bad request", publish, b" " * (limit + 1), kind)
-        assert error.description.startswith("Request body too large")
+        assert error.description.startswith("Request body size is too large (max ")
 
     @pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'"x"', b"null", b"1", b'{"a":1', b"\xff{}", b"NaN"])
     def test_not_a_json_object(self, body: bytes) -> None:

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 APP_ID = "123456"
 APP_KEY = "test-key"
@@ -34,6 +35,7 @@ class RunningServer:
     key: str = APP_KEY
     secret: str = APP_SECRET
     env: dict[str, str] = field(default_factory=dict)
+    log_file: IO[bytes] | None = None
 
     @property
     def http_url(self) -> str:
@@ -53,6 +55,8 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log_file is not None:
+            self.log_file.close()
         return self.proc.returncode
 
 
@@ -91,7 +95,7 @@ def start_server(
          "--data-dir", str(data_dir), *args],
         stdout=log, stderr=subprocess.STDOUT, env=full_env,
     )
-    server = RunningServer(proc, "127.0.0.1", port, data_dir, log_path, env=full_env)
+    server = RunningServer(proc, "127.0.0.1", port, data_dir, log_path, env=full_env, log_file=log)
     if wait:
         wait_ready(server)
     return server

@@ -38,19 +38,20 @@ def verify(token: str, *, instance_id: str, secret_key: str, now: float) -> str:
     nothing beyond "Unauthorized" from a forged token.
     """
     claims = _verified_claims(token, secret_key)
-    for name in ("exp", "sub", "iss"):
+    # Descriptions are the device API documentation's own wording.
+    for name, field in (("exp", "expiration"), ("sub", "subject"), ("iss", "issuer")):
         if name not in claims:
-            raise BeamsError(400, "Bad Request", f"JWT is missing the {name} claim")
+            raise BeamsError(400, "Bad Request", f"Missing {field} ({name}) field in JWT")
     exp = claims["exp"]
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
         raise BeamsError(400, "Bad Request", "JWT exp claim must be a number")
     sub = claims["sub"]
     if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUB_LENGTH:
-        raise BeamsError(400, "Bad Request", f"JWT sub claim must be a string of 1 to {MAX_SUB_LENGTH} characters")
+        raise BeamsError(400, "Bad Request", f"JWT subject (sub) must be between 1-{MAX_SUB_LENGTH} characters long")
     # The Swift server SDK writes `iss` without the scheme; accept exactly those two spellings.
     expected = issuer(instance_id)
     if claims["iss"] not in (expected, expected.removeprefix(_SCHEME)):
-        raise BeamsError(403, "Forbidden", "Invalid JWT issuer")
+        raise BeamsError(403, "Forbidden", "Invalid JWT issuer.")
     # No upper bound on exp: the python SDK computes it with local time, the Kotlin one the other way round.
     if exp <= now:
         raise BeamsError(401, "Unauthorized", "Invalid JWT: the token has expired")
@@ -66,7 +67,7 @@ def _verified_claims(token: str, secret_key: str) -> dict[str, Any]:
     except jwt.InvalidSignatureError as exc:
         raise _unauthorized("signature verification failed") from exc
     except jwt.PyJWTError as exc:
-        raise _unauthorized("the token is malformed") from exc
+        raise BeamsError(401, "Unauthorized", "`Authorization` header token is malformed.") from exc
     try:
         claims = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:

@@ -85,7 +85,7 @@ _OBJECT_FIELDS = {"apns": ("aps", "data"), "fcm": ("notification", "data"), "web
 
 def check_interest(name: str) -> None:
     if not _is_interest(name):
-        raise BeamsError(400, "Invalid interest name", _interest_rule(name))
+        raise BeamsError(400, "Invalid interest name", "`interest-name` given is not valid.")
 
 
 def check_user_id(user_id: str) -> None:
@@ -101,7 +101,7 @@ def check_content_type(content_type: str | None) -> None:
     """Only application/json, any parameters (charset) allowed. Call it only when there is a body."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        raise BeamsError(400, "Invalid content type", "Content-Type must be application/json")
+        raise BeamsError(400, "Invalid content type", "Only `application/json` is supported.")
 
 
 def _is_interest(name: object) -> bool:
@@ -145,7 +145,7 @@ def parse_publish(body: bytes, content_type: str | None, kind: TargetKind) -> Pu
     limit = MAX_INTERESTS_BODY if kind == "interests" else MAX_USERS_BODY
     if len(body) > limit:
         raise BeamsError(
-            400, _BAD_REQUEST, f"Request body too large: at most {limit // 1024} KiB when publishing to {kind}"
+            400, _BAD_REQUEST, f"Request body size is too large (max {limit // 1024}KiB)."
         )
     request = _load_object(body)
     targets = _publish_targets(request, kind)
@@ -327,7 +327,7 @@ def parse_interest_set(body: bytes) -> list[str]:
         raise BeamsError(400, _BAD_REQUEST, "`interests` must be an array of interest names")
     for name in interests:
         if not _is_interest(name):
-            raise BeamsError(400, "Invalid interest name", _interest_rule(name))
+            raise BeamsError(400, "Invalid interest name", "`interest-name` given is not valid.")
     unique = list(dict.fromkeys(interests))
     if len(unique) > MAX_INTERESTS_PER_DEVICE:
         raise BeamsError(
@@ -341,12 +341,12 @@ def parse_list_limit(limit: str | None, cursor: str | None) -> tuple[int, int]:
     size = DEFAULT_LIST_LIMIT
     if limit is not None:
         if not _DIGITS.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIST_LIMIT:
-            raise BeamsError(400, _BAD_REQUEST, f"`limit` must be an integer from 1 to {MAX_LIST_LIMIT}")
+            raise BeamsError(400, _BAD_REQUEST, "`limit` given is not valid.")
         size = int(limit)
     offset = 0
     if cursor:  # the web SDK leaves an empty cursor out; treat `?cursor=` the same
         if not _DIGITS.fullmatch(cursor):
-            raise BeamsError(400, _BAD_REQUEST, "`cursor` is not a cursor this server issued")
+            raise BeamsError(400, _BAD_REQUEST, "`cursor` given is not valid.")
         offset = int(cursor)
     return size, offset
 
@@ -477,5 +477,5 @@ def _load_object(body: bytes, max_size: int | None = None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise BeamsError(400, _BAD_REQUEST, "Request body must be a JSON object")
+        raise BeamsError(400, _BAD_REQUEST, "Failed to read body as a JSON object.")
     return value

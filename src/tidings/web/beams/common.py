@@ -23,6 +23,23 @@ def ok(body: Any = None) -> web.Response:
     return web.json_response(body)
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or the first `limit + 1` bytes of a larger one (so the caller can refuse it).
+
+    `StreamReader.read(n)` returns what has arrived so far, so a body sent in several TCP segments needs a
+    loop; stopping one byte past the limit never buffers an oversize body.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def instance_not_found() -> BeamsError:
     return BeamsError(404, "Instance not found", "Could not find the instance")
 
@@ -38,7 +55,7 @@ async def instance(request: web.Request) -> Instance:
 def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if header is None:
-        raise BeamsError(400, "Incomplete Request", "The Authorization header is missing")
+        raise BeamsError(400, "Incomplete Request", "Authorization header is missing.")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise BeamsError(401, "Unauthorized", "Authorization must be 'Bearer <token>'")

@@ -11,7 +11,7 @@ from tidings.beams.models import Device, Instance, Platform
 from tidings.errors import BeamsError
 from tidings.realtime import events as ev
 from tidings.storage import InterestResult, SetUserResult
-from tidings.web.beams.common import instance, ok
+from tidings.web.beams.common import instance, ok, read_body
 from tidings.web.context import context
 
 MAX_BODY = 64 * 1024
@@ -30,9 +30,9 @@ def _device_not_found() -> BeamsError:
 
 
 async def _body(request: web.Request) -> bytes:
-    body = await request.content.read(MAX_BODY + 1)
+    body = await read_body(request, MAX_BODY)
     if len(body) > MAX_BODY:
-        raise BeamsError(400, "Bad request", f"Request body is larger than {MAX_BODY} bytes")
+        raise BeamsError(400, "Bad request", f"Request body size is too large (max {MAX_BODY // 1024}KiB).")
     if body:
         validation.check_content_type(request.headers.get("Content-Type"))
     return body
@@ -117,7 +117,7 @@ async def set_user(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise BeamsError(401, "Unauthorized", "A Beams Token is required: 'Authorization: Bearer <token>'")
+        raise BeamsError(401, "Unauthorized", "`Authorization` header token is missing.")
     user_id = tokens.verify(token.strip(), instance_id=inst.id, secret_key=inst.secret_key, now=time.time())
     result = await ctx.storage.devices.set_user(
         inst.id, device.id, user_id, max_per_platform=validation.MAX_DEVICES_PER_USER_PER_PLATFORM
@@ -182,9 +182,9 @@ async def report_event(request: web.Request) -> web.Response:
     """Reporting API: delivery and open events from devices (no auth), stored per publish."""
     ctx = context(request)
     inst = await instance(request)
-    body = await request.content.read(MAX_BODY + 1)
+    body = await read_body(request, MAX_BODY)
     if len(body) > MAX_BODY:
-        raise BeamsError(400, "Bad request", f"Request body is larger than {MAX_BODY} bytes")
+        raise BeamsError(400, "Bad request", f"Request body size is too large (max {MAX_BODY // 1024}KiB).")
     event = validation.parse_reporting_event(body)
     await ctx.storage.publishes.add_report(
         inst.id, event.publish_id, event.event, event.device_id, event.user_id, event.timestamp_secs, event.extra

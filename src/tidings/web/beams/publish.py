@@ -10,7 +10,7 @@ from tidings.beams import ids, validation
 from tidings.beams.models import Publish, TargetKind
 from tidings.errors import BeamsError
 from tidings.realtime import events as ev
-from tidings.web.beams.common import authenticated_instance, ok
+from tidings.web.beams.common import authenticated_instance, ok, read_body
 from tidings.web.context import context
 
 
@@ -19,7 +19,7 @@ async def _publish(request: web.Request, kind: TargetKind) -> web.Response:
     inst = await authenticated_instance(request)
     ctx.beams_rate.check(inst.id)
     limit = validation.MAX_USERS_BODY if kind == "users" else validation.MAX_INTERESTS_BODY
-    body = await request.content.read(limit + 1)  # never buffer more than one byte past the limit
+    body = await read_body(request, limit)
     parsed = validation.parse_publish(body, request.headers.get("Content-Type"), kind)
     publish = Publish(
         id=ids.new_publish_id(), instance_id=inst.id, kind=kind, targets=parsed.targets, payload=parsed.payload

@@ -1,0 +1,1 @@
+"""In-process emulators of the push gateways, for provider and delivery tests."""
