@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 import time
+import uuid
 from pathlib import Path
 
 import click
