@@ -13,7 +13,7 @@ from tidings.errors import ConfigError
 from tidings.storage import Storage
 from tidings.storage.bootstrap import ensure_default_instance
 
-CONFIGURED = {"default_instance_id": "configured-id", "default_instance_secret": "configured-secret"}
+CONFIGURED = {"default_instance_id": "0c0ffee0-0000-4000-8000-00000000c0de", "default_instance_secret": "configured-secret"}
 
 
 class Maker:
@@ -61,9 +61,9 @@ async def test_configured_instance_is_created(beams: Storage) -> None:
     instance, created = await ensure_default_instance(settings(**CONFIGURED), beams.instances, make=make)
 
     assert created is True
-    assert make.calls == [("configured-id", "configured-secret")]
+    assert make.calls == [("0c0ffee0-0000-4000-8000-00000000c0de", "configured-secret")]
     assert instance == Instance(
-        id="configured-id",
+        id="0c0ffee0-0000-4000-8000-00000000c0de",
         secret_key="configured-secret",
         name="default",
         vapid_private_key="private-1",
@@ -73,14 +73,14 @@ async def test_configured_instance_is_created(beams: Storage) -> None:
 
 
 async def test_configured_instance_that_exists_gets_the_secret_and_keeps_the_rest(beams: Storage) -> None:
-    stored = make_instance("configured-id", name="mine", providers={"fcm": {"project": "p"}})
+    stored = make_instance("0c0ffee0-0000-4000-8000-00000000c0de", name="mine", providers={"fcm": {"project": "p"}})
     await beams.instances.create(stored)
 
     instance, created = await ensure_default_instance(settings(**CONFIGURED), beams.instances, make=Maker())
 
     assert created is False
     assert instance == stored.model_copy(update={"secret_key": "configured-secret"})
-    assert await beams.instances.get("configured-id") == instance
+    assert await beams.instances.get("0c0ffee0-0000-4000-8000-00000000c0de") == instance
 
     again, created_again = await ensure_default_instance(settings(**CONFIGURED), beams.instances, make=Maker())
     assert (again, created_again) == (instance, False)
@@ -92,8 +92,8 @@ async def test_configured_instance_is_added_beside_existing_ones(beams: Storage)
     instance, created = await ensure_default_instance(settings(**CONFIGURED), beams.instances, make=Maker())
 
     assert created is True
-    assert [i.id for i in await beams.instances.list()] == ["older", "configured-id"]
-    assert instance.id == "configured-id"
+    assert [i.id for i in await beams.instances.list()] == ["older", "0c0ffee0-0000-4000-8000-00000000c0de"]
+    assert instance.id == "0c0ffee0-0000-4000-8000-00000000c0de"
 
 
 async def test_empty_database_gets_a_generated_instance(beams: Storage) -> None:

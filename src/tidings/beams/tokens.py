@@ -59,6 +59,9 @@ def verify(token: str, *, instance_id: str, secret_key: str, now: float) -> str:
 
 
 def _verified_claims(token: str, secret_key: str) -> dict[str, Any]:
+    # A JWT is ASCII; header values can carry anything (even lone surrogates), which must not crash the decoder.
+    if not token.isascii():
+        raise BeamsError(401, "Unauthorized", "`Authorization` header token is malformed.")
     try:
         # algorithms=[HS256] refuses "none", HS384/512, RS*/ES* (incl. the RS-with-HMAC-key confusion).
         payload = jwt.PyJWS().decode(token, secret_key, algorithms=[ALGORITHM])
