@@ -13,7 +13,10 @@ from tidings.errors import ConfigError
 from tidings.storage import Storage
 from tidings.storage.bootstrap import ensure_default_instance
 
-CONFIGURED = {"default_instance_id": "0c0ffee0-0000-4000-8000-00000000c0de", "default_instance_secret": "configured-secret"}
+CONFIGURED = {
+    "default_instance_id": "0c0ffee0-0000-4000-8000-00000000c0de",
+    "default_instance_secret": "configured-secret",
+}
 
 
 class Maker:
