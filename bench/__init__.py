@@ -1,0 +1,1 @@
+"""Reproducible benchmarks for Tidings (see bench/README.md)."""

@@ -1,0 +1,1 @@
+"""Minimal Pusher fan-out servers on candidate HTTP/WebSocket stacks, measured against the floor."""
