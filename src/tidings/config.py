@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     delivery_retry_deadline: float = Field(
         default=300.0, gt=0, description="Seconds a notification is retried on 429/5xx before it is failed"
     )
+    delivery_lease: float = Field(
+        default=30.0,
+        ge=1,
+        description="Seconds a delivery worker holds a publish between renewals; a dead worker's publish is "
+        "taken over this long after its last renewal",
+    )
+    push_stub: bool = Field(
+        default=False,
+        description="Development only: pretend every push notification is delivered, sending nothing to "
+        "the gateways",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
@@ -103,6 +114,29 @@ class Settings(BaseSettings):
     cache_ttl: float = Field(default=1800.0, gt=0, description="Seconds a cache channel keeps its last event")
     app_cache_ttl: float = Field(default=5.0, ge=0, description="Seconds an app read from storage is reused")
     shutdown_grace: float = Field(default=3.0, ge=0, description="Seconds given to clients to close on shutdown")
+
+    reuse_port: bool = Field(
+        default=False,
+        description="Listen with SO_REUSEPORT (Linux): several `tidings serve` processes on one host share the "
+        "port and the kernel spreads connections between them (with redis_url set)",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0): share Channels state between several `tidings serve` "
+        "processes (scale-out); unset: one process, state in memory",
+    )
+    redis_prefix: str = Field(
+        default="tidings", min_length=1, description="Prefix of every Redis key and of the pub/sub channel"
+    )
+    node_heartbeat_interval: float = Field(
+        default=2.0, gt=0, description="Seconds between a node's heartbeats in Redis"
+    )
+    node_dead_after: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a node is dead: a survivor removes its presence "
+        "members, users and subscription counts",
+    )
 
     @classmethod
     def settings_customise_sources(

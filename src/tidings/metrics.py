@@ -40,6 +40,21 @@ class Metrics:
         self.webhooks_dropped = Counter(
             "tidings_webhooks_dropped", "Webhook events dropped to bound memory", ["reason"], registry=r
         )
+        self.beams_webhooks_sent = Counter(
+            "tidings_beams_webhooks_sent", "Beams webhook requests made, by response status (0: no response)",
+            ["status"], registry=r,
+        )
+        self.beams_webhooks_dropped = Counter(
+            "tidings_beams_webhooks_dropped", "Beams webhook events or requests dropped", ["reason"], registry=r
+        )
+        self.beams_notifications = Counter(
+            "tidings_beams_notifications", "Beams notification results recorded by the delivery workers",
+            ["instance_id", "platform", "outcome"], registry=r,
+        )
+        self.beams_publishes_delivered = Counter(
+            "tidings_beams_publishes_delivered", "Beams publishes whose delivery finished", ["instance_id"],
+            registry=r,
+        )
 
     def on_event(self, event: ev.Event) -> None:
         app = event.app_id
@@ -60,6 +75,10 @@ class Metrics:
             self.client_events.labels(app).inc()
         elif isinstance(event, ev.SlowConsumerCut):
             self.slow_consumers.labels(app).inc()
+        elif isinstance(event, ev.BeamsDelivered):
+            self.beams_notifications.labels(app, event.platform, event.outcome).inc()
+        elif isinstance(event, ev.BeamsPublishFinished):
+            self.beams_publishes_delivered.labels(app).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

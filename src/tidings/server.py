@@ -12,14 +12,17 @@ import sys
 import aiohttp
 from aiohttp import web
 
+from tidings.adapters import AdapterUnavailable, open_adapter
 from tidings.banner import banner, beams_banner
 from tidings.beams.instances import new_instance
+from tidings.beams_webhooks import start_sender as start_beams_webhooks
 from tidings.channels import messages
 from tidings.channels.codes import Code
 from tidings.config import Settings
+from tidings.delivery import start_delivery
 from tidings.errors import ConfigError
 from tidings.metrics import Metrics
-from tidings.realtime import keepalive
+from tidings.realtime import keepalive, remote
 from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
@@ -51,7 +54,18 @@ async def serve(settings: Settings) -> None:
     stream = EventStream()
     metrics = Metrics()
     stream.subscribe(metrics.on_event)
-    hub = Hub(stream, cache_ttl=settings.cache_ttl)
+    if settings.node_dead_after <= settings.node_heartbeat_interval:
+        raise ConfigError("node_dead_after must be longer than node_heartbeat_interval")
+    adapter = open_adapter(
+        settings.redis_url, prefix=settings.redis_prefix, cache_ttl=settings.cache_ttl,
+        heartbeat_interval=settings.node_heartbeat_interval, dead_after=settings.node_dead_after,
+    )
+    hub = Hub(stream, adapter)
+    try:
+        await adapter.start(lambda message, own: remote.on_message(hub, message, own))
+    except AdapterUnavailable as exc:
+        await storage.close()
+        raise ConfigError(f"cannot start the Redis adapter: {exc}") from exc
     ctx = Context(
         settings,
         storage,
@@ -71,10 +85,14 @@ async def serve(settings: Settings) -> None:
         on_sent=lambda status: metrics.webhooks_sent.labels(str(status)).inc(),
     )
     stream.subscribe(webhooks.on_event)
+    beams_webhooks = start_beams_webhooks(stream, storage, http, instances=ctx.instances, metrics=metrics)
 
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, ssl_context=_tls(settings))
+    site = web.TCPSite(
+        runner, settings.host, settings.port, backlog=4096, ssl_context=_tls(settings),
+        reuse_port=settings.reuse_port or None,
+    )
     await site.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
@@ -97,6 +115,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pinger = loop.create_task(keepalive.run(hub, settings.activity_timeout, settings.pong_timeout))
     sender = loop.create_task(webhooks.run())
+    delivery = start_delivery(settings, storage, stream)  # Beams delivery workers (settings.delivery_workers)
     try:
         await stop.wait()
     finally:
@@ -105,7 +124,10 @@ async def serve(settings: Settings) -> None:
         pinger.cancel()
         await _close_all(hub, settings.shutdown_grace)
         await runner.cleanup()
+        await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
+        await adapter.close()  # after the connections: their leaves are recorded, then our share is removed
         sender.cancel()
+        beams_webhooks.cancel()
         await http.close()
         await storage.close()
 

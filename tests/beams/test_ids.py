@@ -16,6 +16,9 @@ from tidings.beams.models import Platform
 
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
+# Fixed, not random: parametrize ids must be the same in every pytest-xdist worker.
+FIXED = "6926ba90-f459-4cf5-85f1-bfaeae09329a"
+
 
 def test_instance_id_is_a_uuid4() -> None:
     value = new_instance_id()
@@ -48,14 +51,14 @@ def test_publish_id_is_pubid_dash_uuid() -> None:
         "web",
         "web-",
         "web-not-a-uuid",
-        "WEB-" + str(uuid.uuid4()),
-        "web-" + str(uuid.uuid4()).upper(),
-        "gcm-" + str(uuid.uuid4()),
-        "web-" + str(uuid.uuid4()) + "\n",
-        "web-" + str(uuid.uuid4()) + "x",
-        "xweb-" + str(uuid.uuid4()),
-        "pubid-" + str(uuid.uuid4()),
-        "web-" + uuid.uuid4().hex,
+        "WEB-" + FIXED,
+        "web-" + FIXED.upper(),
+        "gcm-" + FIXED,
+        "web-" + FIXED + "\n",
+        "web-" + FIXED + "x",
+        "xweb-" + FIXED,
+        "pubid-" + FIXED,
+        "web-" + FIXED.replace("-", ""),
     ],
 )
 def test_foreign_device_ids_have_no_platform(device_id: str) -> None:

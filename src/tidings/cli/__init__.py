@@ -78,13 +78,19 @@ def config_docs() -> None:
 
 def _register() -> None:
     from tidings.cli.apps import apps
+    from tidings.cli.configure import configure  # registers itself under `instances`
     from tidings.cli.instances import instances, token
+    from tidings.cli.publishes import publish, publishes
     from tidings.cli.webhooks import webhooks  # registers itself under `apps`
+    from tidings.cli.worker import worker
 
-    assert webhooks is not None
+    assert webhooks is not None and configure is not None
     main.add_command(apps)
     main.add_command(instances)
     main.add_command(token)
+    main.add_command(worker)
+    main.add_command(publish)
+    main.add_command(publishes)
 
 
 _register()

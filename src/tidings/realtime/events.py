@@ -23,9 +23,47 @@ class BeamsPublishAccepted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BeamsPublishStarted(Event):
+    """A delivery worker claimed the publish (again, if `resumed`: it takes over where another stopped)."""
+
+    publish_id: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsDelivered(Event):
+    """One device's result for a publish, emitted once it is recorded."""
+
+    publish_id: str
+    device_id: str
+    user_id: str | None
+    platform: str  # "web" | "apns" | "fcm"
+    outcome: str  # "sent" | "failed" | "removed" (dead token, device deleted) | "skipped"
+    status: int | None  # the gateway's HTTP status, when there was one
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsPublishFinished(Event):
+    """Every targeted device has a recorded result."""
+
+    publish_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BeamsDeviceUserSet(Event):
     device_id: str
     user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsNotificationReported(Event):
+    """A device reported a notification through the reporting API (stored before this is emitted)."""
+
+    publish_id: str
+    event: str  # "delivery" | "open" (lower-cased)
+    device_id: str
+    user_id: str | None  # as the device reported it; the web SDK sends none when no user is set
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from tidings.realtime.hub import Hub
 log = logging.getLogger("tidings.realtime")
 
 
-def receive_text(hub: Hub, conn: Connection, text: str) -> None:
+async def receive_text(hub: Hub, conn: Connection, text: str) -> None:
+    """Handle one frame. Awaited by the read loop, so a connection's frames are handled one after the other
+    (a subscribe that waits for Redis is done before the client's next frame is looked at)."""
     conn.touch()
     try:
         msg = messages.parse(text)
@@ -26,11 +28,11 @@ def receive_text(hub: Hub, conn: Connection, text: str) -> None:
         elif event == "pusher:pong":
             pass
         elif event == "pusher:subscribe":
-            hub.subscribe(conn, msg.data)
+            await hub.subscribe(conn, msg.data)
         elif event == "pusher:signin":
-            hub.signin(conn, msg.data)
+            await hub.signin(conn, msg.data)
         elif event == "pusher:unsubscribe":
-            hub.unsubscribe(conn, msg.data)
+            await hub.unsubscribe(conn, msg.data)
         elif event.startswith("client-"):
             hub.client_event(conn, msg)
         else:

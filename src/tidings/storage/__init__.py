@@ -11,15 +11,20 @@ Driver errors never leave this package: they become `tidings.errors.StorageError
 from tidings.storage.apps import AppStore
 from tidings.storage.beams import InterestResult, SetUserResult
 from tidings.storage.database import Storage, open_storage
+from tidings.storage.delivery import DeliveryResult, DeliveryStore, Job, PublishProgress
 from tidings.storage.devices import DeviceStore
 from tidings.storage.instances import InstanceStore
 from tidings.storage.publishes import PublishStore
 
 __all__ = [
     "AppStore",
+    "DeliveryResult",
+    "DeliveryStore",
     "DeviceStore",
     "InstanceStore",
     "InterestResult",
+    "Job",
+    "PublishProgress",
     "PublishStore",
     "SetUserResult",
     "Storage",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tidings.storage import migrate as migrations
 from tidings.storage.apps import AppStore, Clock, utcnow
+from tidings.storage.delivery import DeliveryStore
 from tidings.storage.devices import DeviceStore
 from tidings.storage.engine import create_engine, parse_url, sqlite_file, translate_errors
 from tidings.storage.instances import InstanceStore
@@ -26,6 +27,7 @@ class Storage:
         self.instances = InstanceStore(engine, clock=clock)
         self.devices = DeviceStore(engine, clock=clock)
         self.publishes = PublishStore(engine, clock=clock)
+        self.delivery = DeliveryStore(engine, clock=clock)
 
     @property
     def backend(self) -> str:

@@ -110,10 +110,32 @@ beams_publishes = Table(
     Column("kind", String, nullable=False),
     Column("targets", JsonType, nullable=False),
     Column("payload", JsonType, nullable=False),
-    Column("status", String, nullable=False, server_default="queued"),
+    Column("status", String, nullable=False, server_default="queued"),  # queued | running | done
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The delivery queue (storage/delivery.py): the worker holding the job until lease_until, the last
+    # device id whose result is recorded, the first claim (retry deadlines count from it), the end.
+    Column("lease_owner", String, nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("cursor", SortKey, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
     # Workers pick the oldest unfinished publishes.
     Index("ix_beams_publishes_status_created_at", "status", "created_at"),
+)
+
+# One row per device a publish reached (or tried to): what `done_among` skips after a crash, and what
+# the publish status counts. No instance column: a publish id belongs to one instance.
+beams_deliveries = Table(
+    "beams_deliveries",
+    metadata,
+    Column("publish_id", String, ForeignKey("beams_publishes.id", ondelete="CASCADE"), primary_key=True),
+    Column("device_id", SortKey, primary_key=True),
+    Column("platform", String, nullable=False),
+    Column("outcome", String, nullable=False),  # sent | failed | removed | skipped
+    Column("status_code", Integer, nullable=True),  # the gateway's HTTP status, when there was one
+    Column("reason", String, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 beams_reports = Table(

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tidings.adapters.base import ChannelInfo
 from tidings.channels import api, httpauth, names
 from tidings.channels.apps import App
 from tidings.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
@@ -43,24 +44,30 @@ async def _app(request: web.Request) -> tuple[Context, App, bytes]:
     return ctx, app, body
 
 
-def _attributes(ctx: Context, app_id: str, name: str, info: frozenset[str]) -> dict[str, Any]:
-    chan = ctx.hub.channel(app_id, name)
+async def _attributes(
+    ctx: Context, app_id: str, name: str, info: frozenset[str], found: ChannelInfo | None = None
+) -> dict[str, Any]:
+    """Cluster-wide figures, from the adapter (with Redis, one round trip per channel)."""
     out: dict[str, Any] = {}
+    if not info:
+        return out
+    if found is None:
+        found = await ctx.hub.adapter.channel(app_id, name)
     if "user_count" in info and names.channel_type(name).is_presence:
-        out["user_count"] = len(chan.roster) if chan is not None and chan.roster is not None else 0
+        out["user_count"] = found.user_count
     if "subscription_count" in info:
-        out["subscription_count"] = len(chan.subscribers) if chan is not None else 0
+        out["subscription_count"] = found.subscription_count
     return out
 
 
 async def trigger(request: web.Request) -> web.Response:
     ctx, app, body = await _app(request)
     event = api.parse_trigger(body, app.limits)
-    ctx.hub.publish(app.id, event.name, event.channels, event.data, event.socket_id)
+    await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
     if not event.info:
         return web.json_response({})
     return web.json_response(
-        {"channels": {name: _attributes(ctx, app.id, name, event.info) for name in event.channels}}
+        {"channels": {name: await _attributes(ctx, app.id, name, event.info) for name in event.channels}}
     )
 
 
@@ -68,11 +75,11 @@ async def batch(request: web.Request) -> web.Response:
     ctx, app, body = await _app(request)
     batch = api.parse_batch(body, app.limits)
     for event in batch:
-        ctx.hub.publish(app.id, event.name, event.channels, event.data, event.socket_id)
+        await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
     if not any(event.info for event in batch):
         return web.json_response({})
     return web.json_response(
-        {"batch": [_attributes(ctx, app.id, event.channels[0], event.info) for event in batch]}
+        {"batch": [await _attributes(ctx, app.id, event.channels[0], event.info) for event in batch]}
     )
 
 
@@ -82,8 +89,8 @@ async def channels(request: web.Request) -> web.Response:
     info = api.parse_info(request.query.get("info"), frozenset({"user_count"}))
     api.check_channels_request(prefix, info)
     out = {
-        name: _attributes(ctx, app.id, name, info)
-        for name in ctx.hub.channels(app.id)
+        name: await _attributes(ctx, app.id, name, info)
+        for name in await ctx.hub.adapter.channels(app.id)
         # `#server-to-user-*` channels are the server's own plumbing for sign-in, not the app's channels.
         if (prefix is None or name.startswith(prefix)) and not name.startswith("#")
     }
@@ -98,12 +105,14 @@ async def channel(request: web.Request) -> web.Response:
         raise BadRequest(problem)
     info = api.parse_info(request.query.get("info"), frozenset({"user_count", "subscription_count", "cache"}))
     api.check_channel_info_request(name, info)
-    chan = ctx.hub.channel(app.id, name)
-    out: dict[str, Any] = {"occupied": chan is not None, **_attributes(ctx, app.id, name, info)}
+    found = await ctx.hub.adapter.channel(app.id, name)
+    out: dict[str, Any] = {
+        "occupied": found.subscription_count > 0, **await _attributes(ctx, app.id, name, info, found)
+    }
     if "cache" in info:
-        cached = ctx.hub.cached(app.id, name)
+        cached = await ctx.hub.adapter.cached(app.id, name)
         if cached is not None:
-            out["cache"] = {"data": cached.data, "ttl": max(0, int(cached.expires_at - time.monotonic()))}
+            out["cache"] = {"data": cached.data, "ttl": max(0, int(cached.ttl))}
     return web.json_response(out)
 
 
@@ -112,8 +121,7 @@ async def users(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
     if not names.channel_type(name).is_presence:
         raise BadRequest("Users can only be listed for presence channels")
-    chan = ctx.hub.channel(app.id, name)
-    ids = list(chan.roster.members) if chan is not None and chan.roster is not None else []
+    ids = list(await ctx.hub.adapter.members(app.id, name))
     return web.json_response({"users": [{"id": uid} for uid in ids]})
 
 

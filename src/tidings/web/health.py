@@ -17,6 +17,8 @@ async def ready(request: web.Request) -> web.Response:
         return web.json_response({"status": "shutting down"}, status=503)
     if not await ctx.storage.ping():
         return web.json_response({"status": "storage unavailable"}, status=503)
+    if not await ctx.hub.adapter.ping():
+        return web.json_response({"status": "redis unavailable"}, status=503)
     return web.json_response({"status": "ready"})
 
 

@@ -54,14 +54,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                session.receive_text(ctx.hub, conn, msg.data)
+                await session.receive_text(ctx.hub, conn, msg.data)
             elif msg.type is WSMsgType.BINARY:
                 session.receive_binary(conn)
             elif msg.type is WSMsgType.ERROR:
                 reason = f"error: {ws.exception()}"
                 break
     finally:
-        ctx.hub.remove(conn, reason)
+        await ctx.hub.remove(conn, reason)
     return ws
 
 

@@ -164,6 +164,9 @@ class ApnsEmulator:
         config.alpn_protocols = ["h2"]  # APNs offers HTTP/2 only
         config.h2_max_concurrent_streams = 1000  # what APNs announces once a provider token is accepted
         config.keep_alive_timeout = 300  # providers keep connections open; do not close them under a test
+        # hypercorn closes a connection after 1000 requests by default; APNs does not, and a close mid-burst
+        # makes the provider resend requests that were already delivered.
+        config.keep_alive_max_requests = 10**9
         config.graceful_timeout = 0.5
         config.errorlog = log
         self._thread = threading.Thread(target=self._run, args=(config,), name="apns-emulator", daemon=True)

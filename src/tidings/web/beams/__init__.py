@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tidings.web.beams import devices, publish
+from tidings.web.beams import devices, publish, status
 
 BEAMS_PREFIXES = ("/publish_api/", "/customer_api/", "/user_api/", "/device_api/", "/instances/", "/reporting_api/")
 # Browser SDK and service worker call these cross-origin (no cookies): any origin may.
@@ -38,6 +38,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"{pub}/publishes", publish.publish_interests, name="beams.publish_legacy")
     router.add_post(f"{pub}/publishes/interests", publish.publish_interests, name="beams.publish_interests")
     router.add_post(f"{pub}/publishes/users", publish.publish_users, name="beams.publish_users")
+    router.add_get(f"{pub}/publishes/{{publish_id}}", status.get_publish_status, name="beams.publish_status")
     for api in ("customer_api", "user_api"):
         router.add_delete(f"/{api}/v1/instances/{{instance_id}}/users/{{user_id:.+}}", publish.delete_user,
                           name=f"beams.{api}.delete_user")

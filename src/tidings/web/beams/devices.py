@@ -189,4 +189,7 @@ async def report_event(request: web.Request) -> web.Response:
     await ctx.storage.publishes.add_report(
         inst.id, event.publish_id, event.event, event.device_id, event.user_id, event.timestamp_secs, event.extra
     )
+    # After storing: listeners (Beams webhooks) see only reports that were accepted.
+    ctx.stream.emit(ev.BeamsNotificationReported(inst.id, event.publish_id, event.event, event.device_id,
+                                                 event.user_id))
     return ok()

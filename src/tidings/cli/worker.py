@@ -1,0 +1,89 @@
+"""`tidings worker`: Beams delivery workers without the HTTP server, for scale-out.
+
+Any number of these (and of `tidings serve`) may share one database: they share the queue, never
+deliver a publish twice, and take over the publishes of a worker that died once its lease runs out.
+SIGTERM or SIGINT: the sends in flight are recorded, unfinished publishes go back to the queue, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+
+from tidings.config import Settings
+from tidings.errors import TidingsError
+
+log = logging.getLogger("tidings.worker")
+
+
+@click.command("worker")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers in this process [TIDINGS_DELIVERY_WORKERS; at least 1]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Embedded SQLite lives here")
+@click.option("--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+asyncpg://...")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML settings file")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+def worker(workers: int | None, data_dir: Path | None, database_url: str | None, config_file: Path | None,
+           log_level: str | None, log_format: str | None) -> None:
+    """Run Beams delivery workers (no HTTP server) until SIGTERM."""
+    from tidings import log as logs
+    from tidings.config import load_settings
+
+    try:
+        settings = load_settings(
+            {"data_dir": data_dir, "database_url": database_url, "log_level": log_level, "log_format": log_format},
+            config_file,
+        )
+        logs.configure(settings.log_level, settings.log_format)
+        count = workers if workers is not None else max(settings.delivery_workers, 1)
+        _run(run_workers(settings, count))
+    except TidingsError as exc:
+        click.echo(f"tidings: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+async def run_workers(settings: Settings, count: int) -> None:
+    from tidings.beams_webhooks import start_sender
+    from tidings.delivery import start_delivery
+    from tidings.realtime.events import EventStream
+    from tidings.storage import open_storage
+
+    storage = await open_storage(settings.resolved_database_url)
+    await storage.migrate()
+    stream = EventStream()
+    # Publish-to-users webhooks are sent where the results are: by the process that delivers.
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    webhooks = start_sender(stream, storage, http)
+    delivery = start_delivery(settings, storage, stream, workers=count)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("%d delivery worker(s) running; SIGTERM to stop", count)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: recording the sends in flight, giving unfinished publishes back")
+        await delivery.close()
+        webhooks.cancel()
+        await http.close()
+        await storage.close()
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    if sys.platform != "win32":
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main)

@@ -1,0 +1,53 @@
+"""The providers the delivery workers use: one per platform, built once per process from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+
+from tidings.beams.models import Platform
+from tidings.config import Settings
+from tidings.errors import ConfigError
+from tidings.providers.base import Provider
+from tidings.providers.stub import StubProvider
+
+log = logging.getLogger("tidings.providers")
+
+
+def build_providers(settings: Settings) -> dict[Platform, Provider]:
+    """The real gateway clients, or stubs for every platform when `push_stub` is set.
+
+    Each real provider keeps one HTTP client (kept-alive connections, HTTP/2 where the gateway has it)
+    for all instances; the per-instance credentials come with each send. Close them with `close_providers`.
+    """
+    if settings.push_stub:
+        log.warning("push_stub is on: notifications are recorded as sent but go to no gateway")
+        return {platform: StubProvider(platform) for platform in Platform}
+    # Imported here: each pulls in its HTTP/crypto stack, which the stub (and the CLI) do without.
+    from tidings.providers.apns import ApnsProvider
+    from tidings.providers.fcm import FcmProvider
+    from tidings.providers.webpush import WebPushProvider
+
+    try:
+        return {
+            # One provider serves every worker of the process: size its connection pool for all of them.
+            Platform.WEB: WebPushProvider(
+                settings.model_copy(
+                    update={"delivery_concurrency": settings.delivery_concurrency * max(1, settings.delivery_workers)}
+                )
+            ),
+            Platform.APNS: ApnsProvider(settings.apns_url, settings.apns_sandbox_url, settings.gateway_ca_file),
+            Platform.FCM: FcmProvider(settings.fcm_url, settings.fcm_token_url, settings.gateway_ca_file),
+        }
+    except (OSError, ssl.SSLError) as exc:  # the only thing that can fail here: loading gateway_ca_file
+        raise ConfigError(f"cannot load gateway_ca_file {settings.gateway_ca_file}: {exc}") from exc
+
+
+async def close_providers(providers: Mapping[Platform, Provider]) -> None:
+    """Close every provider's connections; one failing to close does not keep the others open."""
+    results = await asyncio.gather(*(provider.close() for provider in providers.values()), return_exceptions=True)
+    for platform, result in zip(providers, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("closing the %s provider failed: %s", platform.value, result)
