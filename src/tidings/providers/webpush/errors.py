@@ -7,10 +7,12 @@ so only a short reason is kept, for the operator; the subscription keys and the 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
-import httpx
 import orjson
 
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
@@ -19,7 +21,29 @@ _MAX_REASON = 200
 _MAX_RETRY_AFTER = 24 * 3600.0  # a wild Retry-After should not park a notification for days
 
 
-def classify(response: httpx.Response, now: float) -> Outcome:
+class Response(Protocol):
+    """What `classify` reads of an answer (an `Answer`, or e.g. an httpx.Response)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...  # case-insensitive names
+
+    @property
+    def content(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A push service's answer, read in full: status, headers (case-insensitive mapping) and body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def classify(response: Response, now: float) -> Outcome:
     """The Outcome of one push request; `now` (unix seconds) turns an HTTP-date Retry-After into a delay."""
     status = response.status_code
     if 200 <= status < 300:
@@ -57,7 +81,7 @@ def retry_after(value: str | None, now: float) -> float | None:
     return min(max(delay, 0.0), _MAX_RETRY_AFTER)
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(response: Response) -> str:
     text = response.content[:2048].decode("utf-8", "replace").strip()
     if text.startswith("{"):
         try:

@@ -20,6 +20,7 @@ DEFAULT_SUBJECT = "mailto:admin@localhost"
 MAX_BODY = 4096  # RFC 8291 section 4: push services need not accept more; all the big ones refuse larger
 REQUEST_TIMEOUT = 10.0  # seconds for one gateway exchange; a slow push service becomes a Retry
 CONNECT_TIMEOUT = 5.0
+KEEPALIVE_EXPIRY = 60.0  # seconds an idle gateway connection is kept open
 JWT_LIFETIME = 12 * 3600  # RFC 8292 says at most 24 h; 12 h leaves room for clock skew at the push service
 JWT_REFRESH_MARGIN = 3600  # sign a fresh JWT when less than this is left, so none expires in flight
 

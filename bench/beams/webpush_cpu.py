@@ -1,0 +1,97 @@
+"""CPU per send of the Web Push provider alone: `WebPushProvider.send` against the Web Push emulator.
+
+    .venv/bin/python -m bench.beams.webpush_cpu [-n 2000] [-c 10 50 200] [--pool 200]
+
+The emulator runs in a process of its own (`gateways.webpush_main`), so only the provider's CPU is counted:
+`time.process_time()` of this process over the measured sends, divided by the sends. The provider's pool is
+sized as `tidings serve` sizes it (delivery_concurrency x workers, `--pool`); `-c` is how many sends are in
+flight at once. One unmeasured warm-up round first (connections opened, JWT signed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.beams.gateways import webpush_main
+from tidings.beams import vapid
+from tidings.beams.models import Device, Instance, Platform, Publish
+from tidings.providers.base import Delivered
+from tidings.providers.webpush import WebPushProvider
+
+
+@dataclass
+class _Settings:
+    delivery_concurrency: int
+    gateway_ca_file: Path | None = None
+
+
+async def _round(provider: WebPushProvider, instance: Instance, devices: list[Device], n: int, c: int) -> float:
+    publish = Publish(id=f"pubid-{uuid.uuid4()}", instance_id=instance.id, kind="users", targets=("u",),
+                      payload={"web": {"notification": {"title": "Hello", "body": "bench"}}})
+    queue = iter(range(n))
+    bad: list[object] = []
+
+    async def worker() -> None:
+        for i in queue:
+            outcome = await provider.send(instance, devices[i % len(devices)], publish)
+            if not isinstance(outcome, Delivered):
+                bad.append(outcome)
+
+    start = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(c)))
+    used = time.process_time() - start
+    if bad:
+        raise SystemExit(f"{len(bad)} sends not delivered, e.g. {bad[0]!r}")
+    return used / n * 1e6
+
+
+async def _main(args: argparse.Namespace, instance: Instance, tokens: list[str]) -> None:
+    devices = [Device(id=f"web-{i}", instance_id=instance.id, platform=Platform.WEB, token=t)
+               for i, t in enumerate(tokens)]
+    provider = WebPushProvider(_Settings(delivery_concurrency=args.pool))
+    try:
+        await _round(provider, instance, devices, min(args.n, 200), max(args.c))
+        for c in args.c:
+            results = [await _round(provider, instance, devices, args.n, c) for _ in range(args.rounds)]
+            print(f"concurrency {c:4d}: CPU us/send " + ", ".join(f"{r:.0f}" for r in results)
+                  + f"  (median {sorted(results)[len(results) // 2]:.0f})", flush=True)
+    finally:
+        await provider.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="sends per round")
+    parser.add_argument("-c", type=int, nargs="+", default=[10, 50, 200], help="sends in flight")
+    parser.add_argument("-r", "--rounds", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=200, help="the provider's delivery_concurrency (pool size)")
+    parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio (tidings serve uses uvloop)")
+    args = parser.parse_args()
+
+    private_pem, public_b64 = vapid.generate_keypair()
+    instance = Instance(id=str(uuid.uuid4()), secret_key="s", vapid_private_key=private_pem,
+                        vapid_public_key=public_b64)
+    ours, theirs = multiprocessing.Pipe()
+    gateway = multiprocessing.Process(target=webpush_main, args=(theirs, 50, public_b64), daemon=True)
+    gateway.start()
+    try:
+        tokens = ours.recv()["tokens"]
+        if args.no_uvloop:
+            asyncio.run(_main(args, instance, tokens))
+        else:
+            import uvloop
+
+            uvloop.run(_main(args, instance, tokens))
+    finally:
+        ours.send(("stop",))
+        gateway.join(10)
+
+
+if __name__ == "__main__":
+    main()
