@@ -16,13 +16,14 @@ Every request is recorded in ``AuthEndpoint.calls`` so tests can check the flow 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pusher
+
+from tests.support.http_service import HttpService
 
 
 @dataclass
@@ -35,7 +36,9 @@ class AuthCall:
 
 
 @dataclass
-class AuthEndpoint:
+class AuthEndpoint(HttpService):
+    _owner_attr = "owner"
+    _thread_name = "auth-endpoint"
     app_id: str
     key: str
     secret: str
@@ -44,7 +47,6 @@ class AuthEndpoint:
     host: str = "127.0.0.1"
     calls: list[AuthCall] = field(default_factory=list)
     _httpd: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
         self.client = pusher.Pusher(
@@ -52,37 +54,7 @@ class AuthEndpoint:
             host=self.pusher_host, port=self.pusher_port, ssl=False,
         )
 
-    # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> AuthEndpoint:
-        endpoint = self
-
-        class Handler(_Handler):
-            owner = endpoint
-
-        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="auth-endpoint", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> AuthEndpoint:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- addresses -----------------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "auth endpoint not started"
-        return int(self._httpd.server_address[1])
-
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
@@ -173,3 +145,6 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 404, {"error": f"no route {url.path}"}
         self.owner.calls.append(AuthCall(url.path, form, user, status, body))
         self._send(status, body)
+
+
+AuthEndpoint._handler = _Handler

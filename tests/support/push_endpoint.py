@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from tests.support.http_service import HttpService
+
 
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -124,8 +126,10 @@ class PushMessage:
     received_at: float
 
 
-class PushService:
+class PushService(HttpService):
     """Plays the browser vendor's push service on http://127.0.0.1:<port>/push/<id>, in a thread."""
+    _owner_attr = "owner"
+    _thread_name = "push-service"
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -133,30 +137,6 @@ class PushService:
         self.respond_with: dict[str, int] = {}
         self._cond = threading.Condition()
         self._httpd: ThreadingHTTPServer | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> PushService:
-        service = self
-
-        class Handler(_Handler):
-            owner = service
-
-        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="push-service", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> PushService:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -216,3 +196,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+PushService._handler = _Handler

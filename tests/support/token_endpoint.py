@@ -13,13 +13,14 @@ It plays the app backend of the Beams web guide ("Creating a Beams auth endpoint
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pusher_push_notifications import PushNotifications
+
+from tests.support.http_service import HttpService
 
 PATH = "/pusher/beams-auth"
 
@@ -34,7 +35,9 @@ class TokenCall:
 
 
 @dataclass
-class TokenEndpoint:
+class TokenEndpoint(HttpService):
+    _owner_attr = "owner"
+    _thread_name = "beams-token-endpoint"
     instance_id: str
     secret_key: str
     host: str = "127.0.0.1"
@@ -44,34 +47,6 @@ class TokenEndpoint:
     def __post_init__(self) -> None:
         # generate_token is local (no HTTP), so the SDK's endpoint does not matter here.
         self.sdk = PushNotifications(self.instance_id, self.secret_key)
-
-    def start(self) -> TokenEndpoint:
-        endpoint = self
-
-        class Handler(_Handler):
-            owner = endpoint
-
-        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="beams-token-endpoint", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> TokenEndpoint:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "token endpoint not started"
-        return int(self._httpd.server_address[1])
 
     @property
     def url(self) -> str:
@@ -127,3 +102,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
+
+
+TokenEndpoint._handler = _Handler

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pusher
+
+from tests.support.http_service import HttpService
 
 
 def sign_user_data(key: str, secret: str, socket_id: str, user_data: str) -> str:
@@ -48,7 +49,9 @@ class UserAuthCall:
 
 
 @dataclass
-class UserAuthEndpoint:
+class UserAuthEndpoint(HttpService):
+    _owner_attr = "endpoint"
+    _thread_name = "user-auth-endpoint"
     app_id: str
     key: str
     secret: str
@@ -60,30 +63,6 @@ class UserAuthEndpoint:
         # The Channels server is never called from here: authenticate_user/authenticate only sign.
         self.sdk = pusher.Pusher(app_id=self.app_id, key=self.key, secret=self.secret, ssl=False)
         self._lock = threading.Lock()
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> UserAuthEndpoint:
-        owner = self
-
-        class Handler(_Handler):
-            endpoint = owner
-
-        self._httpd = _QuietServer((self.host, 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="user-auth-endpoint", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> UserAuthEndpoint:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- addresses ---------------------------------------------------------------------------------
     @property
@@ -167,10 +146,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client dropping an idle keep-alive connection is normal; anything else is still reported.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+UserAuthEndpoint._handler = _Handler

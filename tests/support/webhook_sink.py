@@ -13,13 +13,14 @@ Every wait has a timeout and fails with what was received so far.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.http_service import HttpService
 
 
 @dataclass
@@ -59,7 +60,9 @@ class Delivery:
 
 
 @dataclass
-class WebhookSink:
+class WebhookSink(HttpService):
+    _owner_attr = "sink"
+    _thread_name = "webhook-sink"
     host: str = "127.0.0.1"
     path: str = "/webhooks"
     deliveries: list[Delivery] = field(default_factory=list)
@@ -69,30 +72,6 @@ class WebhookSink:
         self._cond = threading.Condition()
         self._fail_left = 0
         self._fail_status = 500
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> WebhookSink:
-        owner = self
-
-        class Handler(_Handler):
-            sink = owner
-
-        self._httpd = _QuietServer((self.host, 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="webhook-sink", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> WebhookSink:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -175,10 +154,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client dropping an idle keep-alive connection is normal; anything else is still reported.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+WebhookSink._handler = _Handler
