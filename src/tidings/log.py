@@ -28,5 +28,6 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     # aiohttp's access log is per request: useful when debugging, noise otherwise.
     logging.getLogger("aiohttp.access").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     # httpx logs every gateway request at INFO: one line per push notification is noise, not information.
-    for noisy in ("httpx", "httpcore", "hpack", "h2"):
+    # alembic narrates every migration step at INFO on each start.
+    for noisy in ("httpx", "httpcore", "hpack", "h2", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
