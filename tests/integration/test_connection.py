@@ -48,6 +48,8 @@ async def test_unknown_query_parameters_are_ignored(server: RunningServer) -> No
         ("protocol=3&client=js", 4007),  # unsupported
         ("protocol=8", 4007),  # unsupported (newer)
         ("protocol=abc", 4006),  # not a version at all
+        ("protocol=%C2%B2", 4006),  # "²": a Unicode digit, not an ASCII one
+        ("protocol=" + "7" * 30, 4006),  # absurdly long
     ],
 )
 async def test_protocol_version_refused(server: RunningServer, query: str, code: int) -> None:

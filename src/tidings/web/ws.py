@@ -71,7 +71,7 @@ async def _refusal(ctx: Context, request: web.Request) -> tuple[int, str] | App:
     raw = request.query.get("protocol")
     if raw is None:
         return Code.NO_PROTOCOL, "No protocol version supplied"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 3:  # "²".isdigit() is True, int("²") raises
         return Code.INVALID_VERSION, f"Invalid protocol version {raw[:20]!r}"
     if int(raw) not in SUPPORTED_PROTOCOLS:
         return Code.UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {raw}"
