@@ -61,7 +61,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is True but float("²") raises
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -74,6 +74,6 @@ def _priority(value: object, kind: str) -> int:
 def _expiration(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return 0

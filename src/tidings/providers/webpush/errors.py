@@ -67,7 +67,7 @@ def retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is True but float("²") raises
         return min(float(value), _MAX_RETRY_AFTER)
     try:
         when: datetime = parsedate_to_datetime(value)
