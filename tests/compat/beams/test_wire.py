@@ -129,3 +129,28 @@ def test_cors_on_device_api_errors(beams_server: RunningServer, beams_instance: 
     r = requests.put(beams_server.http_url + path, timeout=10, headers={"Origin": origin, "Authorization": "Bearer x"})
     assert r.status_code == 404, describe(r)
     assert r.headers.get("Access-Control-Allow-Origin") in ("*", origin), r.headers
+
+
+@pytest.mark.parametrize("where", ["publish", "device-user"])
+def test_non_utf8_bearer_values_are_refused_not_crashed(
+    beams_server: RunningServer, beams_instance: BeamsInstance, where: str
+) -> None:
+    """Header bytes that are not UTF-8 reach the server as lone surrogates; they must get a 401, not a 500."""
+    if where == "publish":
+        method, path = "POST", f"/publish_api/v1/instances/{beams_instance.id}/publishes/users"
+        body = json.dumps({"users": ["alice"], "web": WEB}).encode()
+    else:
+        method, path = "PUT", f"/device_api/v1/instances/{beams_instance.id}/devices/web/web-{uuid.uuid4()}/user"
+        body = b""
+    head = (f"{method} {path} HTTP/1.1\r\nHost: {beams_server.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode()
+    with socket.create_connection((beams_server.host, beams_server.port), timeout=10) as sock:
+        sock.sendall(head + b"Authorization: Bearer \xff\xfe\xed\xa0\r\n\r\n" + body)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    status = int(raw.split(b" ", 2)[1])
+    # The device does not exist: 404 is as good an answer as 401 there; what matters is no 500.
+    assert status in ((401,) if where == "publish" else (401, 404)), raw[:300]
+    payload = json.loads(raw.partition(b"\r\n\r\n")[2])
+    assert payload["error"] and payload["description"], payload

@@ -65,7 +65,9 @@ def bearer(request: web.Request) -> str:
 async def authenticated_instance(request: web.Request) -> Instance:
     """Publish and customer APIs: the instance's secret key as a bearer token, compared in constant time."""
     inst = await instance(request)
-    if not hmac.compare_digest(bearer(request).encode(), inst.secret_key.encode()):
+    # surrogatepass: a header value can hold lone surrogates, which must fail the check, not crash it.
+    given = bearer(request).encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(given, inst.secret_key.encode("utf-8", "surrogatepass")):
         raise BeamsError(401, "Unauthorized", "Incorrect Secret Key")
     return inst
 
