@@ -41,7 +41,7 @@ ALLOWED_WS_CLOSE = {4009, 1009}
 
 # -- strategies ---------------------------------------------------------------------------------------
 
-# Any code point, lone surrogates included (json.dumps escapes them as \udXXX).
+# Any code point, lone surrogates included (json.dumps escapes them as \ud800-style escapes).
 any_char = st.characters(codec=None, exclude_categories=())
 any_text = st.text(any_char, max_size=40)
 scalars = (

@@ -24,7 +24,7 @@ from tidings.beams.models import Instance
 Environment = Literal["production", "sandbox"]
 
 # Apple's key and team identifiers are both 10 upper-case letters and digits; checking the shape catches the
-# common mix-ups (a bundle id in team_id, the key file name "AuthKey_XXXX.p8" in key_id) before APNs does.
+# common mix-ups (a bundle id in team_id, the key file name "AuthKey_ABC123DEFG.p8" in key_id) before APNs does.
 _APPLE_ID = r"^[A-Z0-9]{10}$"
 
 
