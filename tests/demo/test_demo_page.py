@@ -11,15 +11,14 @@ it downloads a browser, which these machines cannot do.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pusher
 import pytest
 
+from tests.support.browser import chromium
 from tests.support.server import RunningServer
 
 if TYPE_CHECKING:
@@ -29,37 +28,7 @@ pytestmark = pytest.mark.compat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "demo.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 10_000
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """Debian's chromium, headless. Missing browser or package: the test fails (not skips) and says why."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "chromium is not installed: the demo page test drives Debian's chromium. "
-            "Install it with `apt-get install -y chromium` (never `playwright install`)."
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the `playwright` Python package is missing: `pip install playwright` (never `playwright install`)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

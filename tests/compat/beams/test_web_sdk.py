@@ -16,7 +16,6 @@ Debian's chromium with the Python playwright package; never `playwright install`
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ import pytest
 
 from tests.compat.beams.conftest import BeamsHttp, BeamsInstance, describe
 from tests.compat.beams.web_harness import WebHarness, push_stub_script
+from tests.support.browser import chromium
 from tests.support.push_endpoint import PushService, Subscription
 from tests.support.server import RunningServer
 from tests.support.token_endpoint import TokenEndpoint
@@ -33,33 +33,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.compat
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SDK_CALL_MS = 10_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (never `playwright install`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the `playwright` Python package is missing: `pip install playwright` (never `playwright install`)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

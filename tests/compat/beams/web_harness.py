@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from tests.compat.nodejs import NODE_DIR
+from tests.support.http_service import HttpService
 
 WEB_PACKAGE = NODE_DIR / "node_modules" / "@pusher" / "push-notifications-web"
 CDN_BUILD = WEB_PACKAGE / "dist" / "push-notifications-cdn.js"
@@ -127,43 +127,24 @@ _PUSH_STUB = """
 """
 
 
-class WebHarness:
+class WebHarness(HttpService):
     """The customer's site: page, SDK build and service worker. `url` uses the host name localhost."""
+
+    _thread_name = "beams-web-harness"
+    host = "127.0.0.1"
 
     def __init__(self, tidings_url: str) -> None:
         self.tidings_url = tidings_url
         self.service_worker = build_service_worker(tidings_url)
         self.requests: list[str] = []
-        self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> WebHarness:
+    def start(self) -> Self:
         assert CDN_BUILD.is_file(), f"{CDN_BUILD} is missing: is @pusher/push-notifications-web 2.1.0 installed?"
-        harness = self
-
-        class Handler(_Handler):
-            owner = harness
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="beams-web-harness", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> WebHarness:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return super().start()
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "harness not started"
-        return f"http://localhost:{self._httpd.server_address[1]}/"
+        return f"http://localhost:{self.port}/"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -192,3 +173,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+WebHarness._handler = _Handler
