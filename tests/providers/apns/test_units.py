@@ -11,10 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.providers.apns import parse_settings
-from tidings.providers.apns.errors import classify, parse_retry_after, reason_of
+from tidings.providers.apns.errors import classify, reason_of
 from tidings.providers.apns.request import build_request, is_device_token, push_type
 from tidings.providers.apns.token import REFRESH_AFTER, ProviderTokens
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
+from tidings.providers.retry import retry_after as parse_retry_after
 
 from .conftest import FakeClock
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.emulators import fcm as emu
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
-from tidings.providers.fcm.errors import classify, parse_error, retry_after
+from tidings.providers.fcm.errors import classify, parse_error
+from tidings.providers.retry import retry_after
 
 NOW = time.time()
 

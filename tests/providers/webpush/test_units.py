@@ -9,7 +9,8 @@ import pytest
 
 from tests.providers.webpush.conftest import make_instance
 from tidings.providers.base import DeadToken, Failed
-from tidings.providers.webpush.errors import classify, retry_after
+from tidings.providers.retry import retry_after
+from tidings.providers.webpush.errors import classify
 from tidings.providers.webpush.settings import PushHeaders, push_headers, vapid_subject
 from tidings.providers.webpush.vapid import audience
 

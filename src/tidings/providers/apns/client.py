@@ -17,11 +17,12 @@ from typing import Protocol
 import httpx
 
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.providers.apns.errors import EXPIRED_PROVIDER_TOKEN, classify, parse_retry_after, reason_of
+from tidings.providers.apns.errors import EXPIRED_PROVIDER_TOKEN, classify, reason_of
 from tidings.providers.apns.request import build_request, is_device_token
 from tidings.providers.apns.settings import ApnsSettings, ApnsSettingsError, instance_settings
 from tidings.providers.apns.token import ProviderTokens
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
+from tidings.providers.retry import retry_after as parse_retry_after
 
 REQUEST_TIMEOUT = 10.0  # seconds for one exchange; a slow gateway becomes a Retry
 CONNECT_TIMEOUT = 5.0

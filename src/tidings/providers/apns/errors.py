@@ -13,9 +13,6 @@ Reference: "Handling notification responses from APNs" (developer.apple.com/docu
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC
-
 import orjson
 
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
@@ -55,18 +52,3 @@ def reason_of(body: bytes) -> str | None:
     # Bounded: the reason ends up in results and logs, and a misbehaving proxy could send anything.
     return reason[:200] if isinstance(reason, str) and reason else None
 
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 section 10.2.3)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() is True but float("²") raises
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; the parser leaves "-0000" naive
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)

@@ -22,8 +22,9 @@ import httpx
 import jwt
 import orjson
 
-from tidings.providers.fcm.errors import CredentialError, TokenError, retry_after
+from tidings.providers.fcm.errors import CredentialError, TokenError
 from tidings.providers.fcm.settings import ServiceAccount
+from tidings.providers.retry import retry_after
 
 log = logging.getLogger(__name__)
 

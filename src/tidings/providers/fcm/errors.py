@@ -12,14 +12,13 @@ must never make the pipeline delete every device of an instance.
 
 from __future__ import annotations
 
-import email.utils
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import orjson
 
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
+from tidings.providers.retry import retry_after
 
 _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -112,21 +111,6 @@ def classify(status: int, body: bytes, retry_after_header: str | None, now: floa
         return Retry(detail, retry_after(retry_after_header, now), status)
     return Failed(detail, status)
 
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() is True but float("²") raises
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000" dates come back naive; HTTP dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 def _list(value: object) -> list[dict[str, Any]]:

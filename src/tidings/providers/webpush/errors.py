@@ -6,19 +6,16 @@ so only a short reason is kept, for the operator; the subscription keys and the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import orjson
 
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
+from tidings.providers.retry import retry_after
 
 _MAX_REASON = 200
-_MAX_RETRY_AFTER = 24 * 3600.0  # a wild Retry-After should not park a notification for days
 
 
 class Response(Protocol):
@@ -61,24 +58,6 @@ def classify(response: Response, now: float) -> Outcome:
         return Failed(reason or "VAPID authorization refused", status)
     return Failed(reason or f"push service answered {status}", status)
 
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() is True but float("²") raises
-        return min(float(value), _MAX_RETRY_AFTER)
-    try:
-        when: datetime = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive parse means the zone was missing
-        return None
-    delay = when.timestamp() - now
-    if not math.isfinite(delay):
-        return None
-    return min(max(delay, 0.0), _MAX_RETRY_AFTER)
 
 
 def _reason(response: Response) -> str:
