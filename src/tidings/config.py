@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         default=1, ge=0, description="Beams delivery workers run inside `tidings serve` (0: run `tidings worker`)"
     )
     delivery_concurrency: int = Field(default=200, ge=1, description="Gateway requests in flight per worker")
+    delivery_request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds one gateway request may take in all: connect, headers and body"
+    )
     delivery_retry_deadline: float = Field(
         default=300.0, gt=0, description="Seconds a notification is retried on 429/5xx before it is failed"
     )
