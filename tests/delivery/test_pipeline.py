@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, update
@@ -21,38 +21,14 @@ from tidings.beams.models import Device, Platform
 from tidings.delivery import DeliveryConfig, DeliveryWorker, WorkerPool
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Skipped
 from tidings.realtime import events as ev
-from tidings.storage import DeviceStore, Storage
+from tidings.storage import Storage
+from tidings.storage.delivery import Expansion
 from tidings.storage.schema import beams_deliveries, beams_publishes
 
 
 @pytest.fixture
 async def beams(storage: Storage) -> Storage:
     return await fresh_instance(storage)
-
-
-class PageCountingDevices(DeviceStore):
-    """The real DeviceStore, noting the size of every page the worker reads."""
-
-    pages: list[int]
-
-    async def page_by_users(self, instance_id: str, user_ids: Sequence[str], *, after: str | None,
-                            limit: int) -> list[Device]:
-        found = await super().page_by_users(instance_id, user_ids, after=after, limit=limit)
-        self.pages.append(len(found))
-        return found
-
-    async def page_by_interests(self, instance_id: str, interests: Sequence[str], *, after: str | None,
-                                limit: int) -> list[Device]:
-        found = await super().page_by_interests(instance_id, interests, after=after, limit=limit)
-        self.pages.append(len(found))
-        return found
-
-
-def count_pages(storage: Storage) -> list[int]:
-    devices = PageCountingDevices(storage.engine)
-    devices.pages = []
-    storage.devices = devices
-    return devices.pages
 
 
 async def test_users_publish_reaches_each_device_of_those_users_once(beams: Storage) -> None:
@@ -64,7 +40,7 @@ async def test_users_publish_reaches_each_device_of_those_users_once(beams: Stor
     seen: list[ev.Event] = []
     stream.subscribe(seen.append)
 
-    assert await DeliveryWorker(beams, fake, stream=stream).run_once()
+    await DeliveryWorker(beams, fake, stream=stream).drain()
 
     assert requests(fake) == {("pub-1", "web-a1"): 1, ("pub-1", "apns-a2"): 1, ("pub-1", "fcm-b1"): 1}
     status = await beams.delivery.status(INSTANCE, "pub-1")
@@ -78,7 +54,7 @@ async def test_users_publish_reaches_each_device_of_those_users_once(beams: Stor
     }
     assert isinstance(seen[0], ev.BeamsPublishStarted) and not seen[0].resumed
     assert seen[-1] == ev.BeamsPublishFinished(INSTANCE, "pub-1")
-    assert not await DeliveryWorker(beams, fake).run_once()  # nothing left in the queue
+    assert not await DeliveryWorker(beams, fake).step()  # nothing left in the queue
 
 
 async def test_interests_publish_pages_through_thousands_of_devices(beams: Storage) -> None:
@@ -87,18 +63,27 @@ async def test_interests_publish_pages_through_thousands_of_devices(beams: Stora
     await add_devices(beams, ids, interests=lambda d: ["news", "sport"] if d.endswith("0") else ["news"])
     await add_devices(beams, [f"web-z{n}" for n in range(50)], interests=lambda d: ["other"])
     await publish(beams, "pub-1", "interests", ["news", "sport"])
-    pages = count_pages(beams)
-    fake = providers(delay=0.001)
-    config = DeliveryConfig(page_size=300, concurrency=20, flush_size=50)
+    fake = providers(delay=0.02)  # long enough for batches to overlap
+    config = DeliveryConfig(page_size=300, concurrency=20, batch_size=8)
+    worker = DeliveryWorker(beams, fake, config)
+    expansions: list[int] = []
+    expand = beams.delivery.expand
 
-    assert await DeliveryWorker(beams, fake, config).run_once()
+    async def counting(publish_id: str, page_size: int, now: datetime) -> Expansion | None:
+        result = await expand(publish_id, page_size, now)
+        if result is not None:
+            expansions.append(result.added)
+        return result
+
+    beams.delivery.expand = counting  # type: ignore[method-assign]
+    await worker.drain()
 
     assert requests(fake) == {("pub-1", device_id): 1 for device_id in ids}
-    # Memory stays bounded: never more than a page of devices read, never more sends in flight than allowed.
-    assert pages == [300] * 8 + [100]
+    # Memory stays bounded: a page of devices expanded per step, never more sends in flight than allowed.
+    assert expansions == [300] * 8 + [100]
     assert fake[Platform.WEB].max_in_flight == 20
     status = await beams.delivery.status(INSTANCE, "pub-1")
-    assert status is not None and status.devices["sent"] == 2500 and status.cursor == ids[-1]
+    assert status is not None and status.devices["sent"] == 2500 and status.pending == 0
 
 
 async def test_every_outcome_is_recorded_and_dead_devices_are_removed(beams: Storage) -> None:
@@ -113,7 +98,7 @@ async def test_every_outcome_is_recorded_and_dead_devices_are_removed(beams: Sto
     await publish(beams, "pub-1", "interests", ["news"])
     fake = providers(lambda device, attempt: answers[device.id])
 
-    assert await DeliveryWorker(beams, fake).run_once()
+    await DeliveryWorker(beams, fake).drain()
 
     status = await beams.delivery.status(INSTANCE, "pub-1")
     assert status is not None and status.devices == {"sent": 1, "failed": 1, "removed": 2, "skipped": 1}
@@ -137,7 +122,7 @@ async def test_devices_without_a_payload_or_a_provider_for_their_platform_are_sk
     fake = providers()
     del fake[Platform.FCM]
 
-    assert await DeliveryWorker(beams, fake).run_once()
+    await DeliveryWorker(beams, fake).drain()
 
     assert requests(fake) == {("pub-1", "web-1"): 1}
     async with beams.engine.connect() as conn:
@@ -158,7 +143,7 @@ async def test_a_provider_that_raises_fails_that_device_only(beams: Storage) -> 
     await add_devices(beams, ["web-1", "web-2", "web-3"], interests=lambda d: ["news"])
     await publish(beams, "pub-1", "interests", ["news"])
 
-    assert await DeliveryWorker(beams, providers(script)).run_once()
+    await DeliveryWorker(beams, providers(script)).drain()
 
     status = await beams.delivery.status(INSTANCE, "pub-1")
     assert status is not None and status.state == "done"
@@ -172,7 +157,7 @@ async def test_a_publish_with_no_devices_or_no_instance_left_is_finished(beams: 
         await conn.execute(update(beams_publishes).where(beams_publishes.c.id == "pub-2").values(instance_id="gone"))
     worker = DeliveryWorker(beams, providers(), clock=FakeTime())
 
-    assert await worker.run_once() and await worker.run_once()
+    await worker.drain()
 
     for instance_id, publish_id in ((INSTANCE, "pub-1"), ("gone", "pub-2")):
         status = await beams.delivery.status(instance_id, publish_id)

@@ -46,7 +46,7 @@ async def test_retry_after_is_honoured_until_the_gateway_accepts(beams: Storage)
     await publish(beams, "pub-1", "interests", ["news"])
     time = FakeTime()
 
-    assert await DeliveryWorker(beams, providers(script), clock=time, sleep=time.sleep, rand=lambda: 0.5).run_once()
+    await DeliveryWorker(beams, providers(script), clock=time, sleep=time.sleep, rand=lambda: 0.5).drain()
 
     assert time.sleeps == [10, 10]  # jitter alone would have waited 0.5 then 1 second
     assert await recorded(beams) == {"apns-1": ("sent", 200, None, 3)}
@@ -60,7 +60,7 @@ async def test_without_retry_after_the_waits_grow_exponentially(beams: Storage) 
     await publish(beams, "pub-1", "interests", ["news"])
     time = FakeTime()
 
-    await DeliveryWorker(beams, providers(script), clock=time, sleep=time.sleep, rand=lambda: 0.5).run_once()
+    await DeliveryWorker(beams, providers(script), clock=time, sleep=time.sleep, rand=lambda: 0.5).drain()
 
     assert time.sleeps == [0.5, 1, 2, 4, 8, 16, 30]
     assert (await recorded(beams))["fcm-1"][0] == "sent"
@@ -75,7 +75,7 @@ async def test_a_device_still_refused_at_the_deadline_is_failed(beams: Storage) 
     start = time.now
     config = DeliveryConfig(retry_deadline=100)
 
-    await DeliveryWorker(beams, fake, config, clock=time, sleep=time.sleep, rand=lambda: 0.999).run_once()
+    await DeliveryWorker(beams, fake, config, clock=time, sleep=time.sleep, rand=lambda: 0.999).drain()
 
     outcome, status, reason, attempts = (await recorded(beams))["web-1"]
     assert (outcome, status) == ("failed", 502)
@@ -93,7 +93,7 @@ async def test_a_retry_after_beyond_the_deadline_fails_at_once(beams: Storage) -
     await DeliveryWorker(
         beams, providers(lambda d, a: Retry("429", after=3600, status=429)), DeliveryConfig(retry_deadline=300),
         clock=time, sleep=time.sleep,
-    ).run_once()
+    ).drain()
 
     assert time.sleeps == []
     assert (await recorded(beams))["web-1"][:2] == ("failed", 429)
@@ -103,13 +103,15 @@ async def test_the_deadline_counts_from_the_publishs_first_claim_not_the_takeove
     await add_devices(beams, ["web-1"], interests=lambda d: ["news"])
     await publish(beams, "pub-1", "interests", ["news"])
     time = FakeTime()
-    # A first worker claimed it 250 s ago and died without recording anything.
-    assert await beams.delivery.claim("dead-worker", 30, now=time.now - timedelta(seconds=250)) is not None
+    # A first worker started it 250 s ago, claimed the device and died without recording anything.
+    then = time.now - timedelta(seconds=250)
+    assert await beams.delivery.expand("pub-1", 500, then) is not None
+    assert len(await beams.delivery.claim("pub-1", "dead-worker", 10, 30, then)) == 1
 
     await DeliveryWorker(
         beams, providers(lambda d, a: Retry("503", status=503)), DeliveryConfig(retry_deadline=300),
         clock=time, sleep=time.sleep, rand=lambda: 0.999,
-    ).run_once()
+    ).drain()
 
     assert sum(time.sleeps) <= 50
     status = await beams.delivery.status(INSTANCE, "pub-1")

@@ -2,9 +2,9 @@
 
     delivery = start_delivery(settings, storage, stream)   # settings.delivery_workers workers, real providers
     ...
-    await delivery.close()                                 # in-flight sends recorded, publishes given back
+    await delivery.close()                                 # in-flight sends recorded, the rest given back
 
-See worker.py for the guarantees (at least once, across crashes; no duplicates in normal operation).
+See worker.py for the scheduling and the guarantees (at least once, across crashes; bounded duplicates).
 """
 
 from tidings.delivery.policy import DeliveryConfig, backoff

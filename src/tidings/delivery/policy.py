@@ -1,4 +1,4 @@
-"""How delivery behaves, in one place: page size, concurrency, leases, and the retry schedule. Pure."""
+"""How delivery behaves, in one place: page and batch sizes, concurrency, leases, and the retry schedule. Pure."""
 
 from __future__ import annotations
 
@@ -14,15 +14,13 @@ BACKOFF_CAP = 60.0
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
-    concurrency: int = 200  # gateway requests in flight per worker
-    retry_deadline: float = 300.0  # seconds from the publish's first claim; retries past it become failures
-    lease_seconds: float = 30.0
-    # Devices read per query; also what a crash can send twice at worst (the unrecorded part of one page).
-    page_size: int = 500
-    # Results are written in batches of this many; and before any retry wait, so a crash while one
-    # device waits out a backoff does not resend the rest of its page.
-    flush_size: int = 100
-    poll_interval: float = 0.5  # seconds between looks at the queue when idle (a local publish wakes at once)
+    concurrency: int = 200  # gateway requests in flight per worker; also the most a crash can send twice
+    retry_deadline: float = 300.0  # seconds from the publish's start; retries past it become failures
+    lease_seconds: float = 30.0  # how long a worker holds the rows it claimed between renewals
+    page_size: int = 500  # target devices expanded into rows per step
+    # Rows claimed, sent and recorded together: one claim and one result write per batch.
+    batch_size: int = 100
+    poll_interval: float = 0.5  # seconds between looks at the schedule when idle (a local publish wakes at once)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:

@@ -60,8 +60,8 @@ class WorkerPool:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self, grace: float) -> None:
-        """Let the workers record what is in flight and give their publishes back; after `grace`
-        seconds, cancel them (safe: what they had not recorded is resent by whoever resumes)."""
+        """Let the workers record what is in flight; after `grace` seconds, cancel them (their unrecorded
+        rows are given back, and resent by whoever claims them)."""
         for worker in self.workers:
             worker.stop()
         if not self._tasks:

@@ -1,68 +1,50 @@
-"""One device, one publish: call its provider, retry what may be retried, return the result to record."""
+"""One attempt at one device: call its provider and turn the answer into a result or a later attempt.
+
+Nothing here waits: a device that must be retried gets the time of its next attempt (exponential backoff
+with full jitter, never before the gateway's Retry-After), which the schedule keeps durably, and the worker
+moves on. Past the publish's retry deadline a retry becomes a failure.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.delivery.policy import backoff
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Provider, Retry, Skipped
-from tidings.storage import DeliveryResult
-from tidings.storage.delivery import DeliveryOutcome
+from tidings.storage.delivery import DeliveryOutcome, DeliveryResult, Reschedule
 
 log = logging.getLogger("tidings.delivery")
 
-# Waits `seconds`; False if the wait was cut short because the work must stop (shutdown, lost lease).
-Wait = Callable[[float], Awaitable[bool]]
-
 
 class Sender:
-    def __init__(
-        self,
-        providers: Mapping[Platform, Provider],
-        *,
-        clock: Callable[[], datetime],
-        rand: Callable[[], float],
-    ) -> None:
+    def __init__(self, providers: Mapping[Platform, Provider], *, rand: Callable[[], float]) -> None:
         self._providers = providers
-        self._clock = clock
         self._rand = rand
 
-    async def deliver(
-        self,
-        instance: Instance,
-        device: Device,
-        publish: Publish,
-        *,
-        deadline: datetime,
-        wait: Wait,
-        before_wait: Callable[[], Awaitable[None]],
-    ) -> DeliveryResult | None:
-        """The device's result, after retries; None if the work was stopped while it waited to retry
-        (nothing is recorded for it, so whoever resumes the publish tries it again)."""
+    async def attempt(
+        self, instance: Instance, device: Device, publish: Publish, *, before: int, deadline: datetime,
+        now: Callable[[], datetime],
+    ) -> DeliveryResult | Reschedule:
+        """Send once; `before` attempts were made already. The result to record, or when to try again."""
         provider = self._providers.get(device.platform)
         if provider is None:
-            return _result(device, "skipped", None, f"no {device.platform.value} provider configured", 0)
+            return _result(device, "skipped", None, f"no {device.platform.value} provider configured", before)
         if device.platform.value not in publish.payload:
             # The provider would say the same; asking costs nothing, but this is the common case of a
             # publish for one platform reaching users with devices on others.
-            return _result(device, "skipped", None, f"no {device.platform.value} payload in the publish", 0)
-        attempts = 0
-        while True:
-            attempts += 1
-            outcome = await _send(provider, instance, device, publish)
-            if not isinstance(outcome, Retry):
-                return _final(device, outcome, attempts)
-            delay = backoff(attempts, outcome.after, self._rand())
-            if self._clock() + timedelta(seconds=delay) > deadline:
-                reason = f"gave up after {attempts} attempts (retry deadline): {outcome.reason}"
-                return _result(device, "failed", outcome.status or None, reason, attempts)
-            log.debug("retrying %s in %.2fs: %s", device.id, delay, outcome.reason)
-            await before_wait()
-            if not await wait(delay):
-                return None
+            return _result(device, "skipped", None, f"no {device.platform.value} payload in the publish", before)
+        attempts = before + 1
+        outcome = await _send(provider, instance, device, publish)
+        if not isinstance(outcome, Retry):
+            return _final(device, outcome, attempts)
+        at = now() + timedelta(seconds=backoff(attempts, outcome.after, self._rand()))
+        if at > deadline:
+            reason = f"gave up after {attempts} attempts (retry deadline): {outcome.reason}"
+            return _result(device, "failed", outcome.status or None, reason, attempts)
+        return Reschedule(device.id, at, attempts, outcome.status or None, outcome.reason)
 
 
 async def _send(provider: Provider, instance: Instance, device: Device, publish: Publish) -> Outcome:

@@ -1,49 +1,55 @@
-"""A delivery worker: claims stored publishes and delivers them, one page of devices at a time.
+"""A delivery worker: expands publishes into per-device rows and sends what is due, fairly, many at a time.
 
-    claim -> [page of devices after the cursor -> skip those already recorded -> send (bounded
-    concurrency, retries) -> record results, move the cursor] ... -> finish
+    step: publishes with work (oldest first) -> ordered by instance, least recently served first ->
+          expand one page of the first that needs it -> claim due rows of each, up to the free capacity,
+          in batches -> each batch sends concurrently, then records its results in one write
 
-At least once, even across crashes: a publish is only finished after every page is recorded, and a
-worker that dies leaves its lease to expire, after which another worker (or the restarted one) claims
-the publish and resumes after the cursor. No duplicates in normal operation: results are recorded
-before the cursor moves, and devices already recorded are skipped. A crash can resend only devices
-of the page in progress whose results were not written yet (at most one page, usually far fewer:
-results are written in batches and before every retry wait).
+Isolation: a send has a total deadline (the provider's), and a device that fails transiently is
+rescheduled in the database (storage/delivery.py), never waited for: nothing a device does holds the
+others. Fairness: each step serves instances round-robin, so a huge publish of one instance takes one
+batch per turn and a small publish of another is claimed at its next turn. Sharing: rows are claimed
+under leases, so every worker of every process works on the same publish at once.
+
+At least once, even across crashes: a row is final only once its result is written by the worker holding
+its lease; a dead worker's leases expire and its rows are claimed again. Duplicates are bounded by what one
+worker had claimed and not yet recorded (at most `concurrency` devices).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import os
 import random
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from tidings.beams.models import Device, Instance, Platform
+from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.delivery.policy import DeliveryConfig
-from tidings.delivery.recorder import Recorder
 from tidings.delivery.send import Sender
 from tidings.errors import StorageError
 from tidings.providers.base import Provider
 from tidings.realtime import events as ev
-from tidings.storage import DeliveryResult, Job, Storage
+from tidings.storage import Storage
 from tidings.storage.apps import Clock, utcnow
+from tidings.storage.delivery import ActivePublish, Claimed, DeliveryResult, Reschedule
 
 log = logging.getLogger("tidings.delivery")
 
 Sleep = Callable[[float], Awaitable[None]]
 
+# Seconds an instance (its credentials) is reused before it is read again.
+INSTANCE_TTL = 5.0
+
 
 def new_worker_id() -> str:
     """Unique per worker and process run: a restarted process must not pass for its dead predecessor."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-class LeaseLost(Exception):
-    """This worker no longer holds the publish it was working on (internal: ends the job)."""
 
 
 class DeliveryWorker:
@@ -62,192 +68,284 @@ class DeliveryWorker:
     ) -> None:
         self.id = worker_id or new_worker_id()
         self._storage = storage
+        self._store = storage.delivery
         self._config = config or DeliveryConfig()
         self._stream = stream
         self._wake = wake or asyncio.Event()  # set when a publish was accepted in this process
         self._clock = clock
-        self._sleep = sleep  # retry waits go through it (and so through a test's fake time)
-        self._sender = Sender(providers, clock=clock, rand=rand)
+        self._sleep = sleep  # `drain` waits for retries through it (and so through a test's fake time)
+        self._sender = Sender(providers, rand=rand)
         self._stopping = asyncio.Event()
-        self._abort = asyncio.Event()  # per job: stop sending (shutdown, lease lost, database error)
+        self._freed = asyncio.Event()  # a send finished: capacity to claim more
+        self._in_flight = 0  # devices claimed and not sent yet
+        self._batches: dict[int, tuple[str, list[str]]] = {}  # batch -> (publish, device ids held)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._batch_ids = itertools.count()
+        self._ticks = itertools.count(1)
+        self._served: dict[str, int] = {}  # instance -> tick of its last claim (round-robin order)
+        self._publishes: dict[str, Publish] = {}
+        self._instances: dict[str, tuple[Instance | None, float]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     def stop(self) -> None:
-        """Stop after the sends in flight: their results are recorded, the publish is given back to the
-        queue (with its progress) for another worker, and `run` returns."""
+        """Claim nothing more; `run` returns once the sends in flight are recorded."""
         self._stopping.set()
-        self._abort.set()
 
     async def run(self) -> None:
-        """Claim and deliver publishes until `stop()`."""
-        while not self._stopping.is_set():
-            self._wake.clear()
+        """Deliver until `stop()`; then finish the batches in flight and give back whatever is still held."""
+        renewer = asyncio.create_task(self._keep_leases(), name=f"leases-{self.id}")
+        try:
+            while not self._stopping.is_set():
+                if not self._has_room():
+                    await self._until(self._freed, timeout=self._config.poll_interval)
+                    continue
+                self._wake.clear()
+                self._freed.clear()
+                try:
+                    progressed = await self.step()
+                except StorageError as exc:
+                    log.warning("worker %s cannot read the delivery schedule: %s", self.id, exc)
+                    await self._until(self._stopping, timeout=self._config.poll_interval * 10)
+                    continue
+                if not progressed:
+                    await self._until(self._wake, self._freed, timeout=self._config.poll_interval)
+        finally:
             try:
-                worked = await self.run_once()
-            except StorageError as exc:
-                log.warning("worker %s cannot claim publishes: %s", self.id, exc)
-                await self._idle(self._config.poll_interval * 10)
-                continue
-            if not worked:
-                await self._idle(self._config.poll_interval)
+                await self._finish_batches()
+            finally:
+                renewer.cancel()
+                await self._release_all()
 
-    async def run_once(self) -> bool:
-        """Claim one publish and work on it; False if the queue had nothing to claim."""
-        job = await self._storage.delivery.claim(self.id, self._config.lease_seconds, now=self._clock())
-        if job is None:
+    async def drain(self, max_steps: int = 10_000) -> None:
+        """Work until nothing is left to do now or later (tests, one-shot runs): waits for retries through
+        the injected `sleep`, until the next row is due, so a fake clock makes them instant."""
+        for _ in range(max_steps):
+            progressed = await self.step()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if progressed:
+                continue
+            now = self._clock()
+            due = await self._store.next_due()
+            if due is None and not await self._store.active(now):
+                return
+            wait = (due - now).total_seconds() if due is not None else 0.0
+            await self._sleep(wait if wait > 0 else self._config.poll_interval)
+        raise RuntimeError(f"delivery did not drain in {max_steps} steps")
+
+    async def step(self) -> bool:
+        """One look at the schedule; True if it expanded, claimed or finished anything.
+
+        Claims go round-robin over the publishes, least recently served instance first, one batch per publish
+        per round, until the worker is full or nothing more is due.
+        """
+        now = self._clock()
+        active = await self._store.active(now)
+        progressed = False
+        expanded_one = False
+        turn: list[ActivePublish] = []
+        for publish in sorted(active, key=lambda a: (self._served.get(a.instance_id, 0), a.created_at, a.id)):
+            if not publish.expanded:
+                if expanded_one:
+                    continue  # one page per step: expansion is cheap next to sending, not free
+                expanded_one = True
+                progressed |= await self._expand(publish, now)
+            elif await self._store.finish_if_complete(publish.id, now):
+                self._finished(publish)
+                progressed = True
+                continue
+            turn.append(publish)
+        while turn and self._room() > 0 and not self._stopping.is_set():
+            turn = [p for p in turn if await self._claim(p, min(self._room(), self._config.batch_size), now)]
+            progressed |= bool(turn)
+        return progressed
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    async def _expand(self, active: ActivePublish, now: datetime) -> bool:
+        if await self._instance(active.instance_id) is None:
+            # Deleted since; its devices went with it.
+            if await self._store.finish(active.id, now):
+                self._finished(active)
+            return True
+        expansion = await self._store.expand(active.id, self._config.page_size, now)
+        if expansion is None:
             return False
-        await self.work(job)
+        if expansion.first:
+            log.info("worker %s started %s", self.id, active.id)
+            self._emit(ev.BeamsPublishStarted(active.instance_id, active.id, resumed=False))
+        if expansion.complete and await self._store.finish_if_complete(active.id, now):
+            self._finished(active)
         return True
 
-    async def work(self, job: Job) -> None:
-        """Deliver one claimed publish, keeping its lease alive meanwhile; never raises StorageError."""
-        self._abort = asyncio.Event()
-        if self._stopping.is_set():
-            self._abort.set()
-        publish_id = job.publish.id
-        renewer = asyncio.create_task(self._keep_lease(publish_id), name=f"lease-{publish_id}")
+    async def _claim(self, active: ActivePublish, limit: int, now: datetime) -> bool:
+        claimed = await self._store.claim(active.id, self.id, limit, self._config.lease_seconds, now)
+        if not claimed:
+            return False
+        self._served[active.instance_id] = next(self._ticks)
+        batch = next(self._batch_ids)
+        self._batches[batch] = (active.id, [c.device_id for c in claimed])
+        self._in_flight += len(claimed)
+        task = asyncio.create_task(self._work(batch, active, claimed), name=f"batch-{active.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _work(self, batch: int, active: ActivePublish, claimed: Sequence[Claimed]) -> None:
+        """Send one batch concurrently, then record it in one write. Never raises."""
+        remaining = len(claimed)
+        cancelled = False
         try:
-            await self._deliver(job)
-        except LeaseLost:
-            log.warning("worker %s lost publish %s to another worker", self.id, publish_id)
+            publish = await self._publish(active.id)
+            instance = await self._instance(active.instance_id)
+            started = active.started_at or self._clock()
+            deadline = started + timedelta(seconds=self._config.retry_deadline)
+            results: list[DeliveryResult | Reschedule] = []
+            devices: dict[str, Device] = {}
+
+            async def one(row: Claimed) -> None:
+                nonlocal remaining
+                try:
+                    results.append(await self._one(row, instance, publish, deadline))
+                    if row.device is not None:
+                        devices[row.device_id] = row.device
+                finally:
+                    remaining -= 1
+                    self._sent_one()
+
+            await asyncio.gather(*(one(row) for row in claimed))
+            await self._record(active, results, devices)
+        except asyncio.CancelledError:
+            cancelled = True  # stopped after the grace period: `run` gives the rows back
+            raise
         except StorageError as exc:
-            # The lease runs out and the publish is claimed again, here or elsewhere.
-            log.warning("worker %s stopped publish %s: %s", self.id, publish_id, exc)
-        except Exception:  # a bug must not end the worker; the publish is retried when the lease runs out
-            log.exception("worker %s failed on publish %s", self.id, publish_id)
+            # The leases run out and the rows are claimed again, here or elsewhere.
+            log.warning("worker %s could not deliver a batch of %s: %s", self.id, active.id, exc)
+        except Exception:  # a bug must not end the worker; the rows are claimed again when their leases expire
+            log.exception("worker %s failed on a batch of %s", self.id, active.id)
         finally:
-            renewer.cancel()
+            for _ in range(remaining):
+                self._sent_one()
+            if not cancelled:
+                self._batches.pop(batch, None)
 
-    async def _deliver(self, job: Job) -> None:
-        publish = job.publish
-        store = self._storage.delivery
-        instance = await self._storage.instances.get(publish.instance_id)
-        if instance is None:  # deleted since; its devices went with it
-            await store.finish(publish.id, self.id)
-            return
-        log.info("worker %s delivering %s (%s %s)", self.id, publish.id, len(publish.targets), publish.kind)
-        self._emit(ev.BeamsPublishStarted(instance.id, publish.id, resumed=job.resumed or job.cursor is not None))
-        deadline = job.started_at + timedelta(seconds=self._config.retry_deadline)
-        cursor = job.cursor
-        while True:
-            if self._abort.is_set():
-                break
-            devices = await self._page(instance.id, job, cursor)
-            if devices and not await self._deliver_page(instance, job, devices, deadline):
-                break
-            if len(devices) < self._config.page_size:  # a short page is the last one
-                if not await store.finish(publish.id, self.id):
-                    raise LeaseLost
-                log.info("worker %s finished %s", self.id, publish.id)
-                self._emit(ev.BeamsPublishFinished(instance.id, publish.id))
-                return
-            cursor = devices[-1].id
-        if self._stopping.is_set() and await store.release(publish.id, self.id):
-            log.info("worker %s gave %s back to the queue", self.id, publish.id)
-
-    async def _page(self, instance_id: str, job: Job, after: str | None) -> list[Device]:
-        devices = self._storage.devices
-        size = self._config.page_size
-        targets = job.publish.targets
-        if job.publish.kind == "users":
-            return await devices.page_by_users(instance_id, targets, after=after, limit=size)
-        return await devices.page_by_interests(instance_id, targets, after=after, limit=size)
-
-    async def _deliver_page(
-        self, instance: Instance, job: Job, devices: Sequence[Device], deadline: datetime
-    ) -> bool:
-        """Send to every device of the page not recorded yet; True if the page is recorded complete."""
-        publish = job.publish
-        done = await self._storage.delivery.done_among(publish.id, (device.id for device in devices))
-        todo = [device for device in devices if device.id not in done]
-        recorder = Recorder(
-            self._storage.delivery,
-            publish.id,
-            self.id,
-            flush_size=self._config.flush_size,
-            on_recorded=lambda batch: self._on_recorded(instance.id, publish.id, batch),
-            on_abort=self._abort.set,
+    async def _one(
+        self, row: Claimed, instance: Instance | None, publish: Publish | None, deadline: datetime
+    ) -> DeliveryResult | Reschedule:
+        if row.device is None or instance is None or publish is None:
+            what = "device" if row.device is None else "instance" if instance is None else "publish"
+            return DeliveryResult(row.device_id, row.platform, "skipped", None, f"{what} deleted", row.attempts)
+        return await self._sender.attempt(
+            instance, row.device, publish, before=row.attempts, deadline=deadline, now=self._clock
         )
-        queue = iter(todo)  # shared by the senders below: each takes the next device
-        unfinished = 0
 
-        async def sender() -> None:
-            nonlocal unfinished
-            for device in queue:
-                if self._abort.is_set():
-                    unfinished += 1
-                    continue  # drain the iterator: count what this page leaves undone
-                result = await self._sender.deliver(
-                    instance, device, publish, deadline=deadline, wait=self._wait, before_wait=recorder.flush
+    async def _record(
+        self, active: ActivePublish, results: Sequence[DeliveryResult | Reschedule], devices: Mapping[str, Device]
+    ) -> None:
+        await self._store.record(active.id, self.id, results, self._clock())
+        final = [r for r in results if isinstance(r, DeliveryResult)]
+        if self._stream is not None:
+            for result in final:
+                device = devices.get(result.device_id)
+                self._stream.emit(
+                    ev.BeamsDelivered(
+                        active.instance_id,
+                        active.id,
+                        result.device_id,
+                        device.user_id if device is not None else None,
+                        result.platform.value,
+                        result.outcome,
+                        result.status_code,
+                        result.attempts,
+                    )
                 )
-                if result is None:
-                    unfinished += 1
-                else:
-                    await recorder.add(device, result)
+        if final and await self._store.finish_if_complete(active.id, self._clock()):
+            self._finished(active)
 
-        # A TaskGroup, not gather: if one sender fails unexpectedly, the others are cancelled rather than left
-        # sending in the background of a job that has ended.
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(self._config.concurrency, len(todo))):
-                group.create_task(sender())
-        complete = unfinished == 0 and not recorder.failed
-        await recorder.flush(cursor=devices[-1].id if complete else None)
-        if recorder.lost:
-            raise LeaseLost
-        if recorder.error is not None:
-            raise recorder.error
-        return complete
+    def _finished(self, active: ActivePublish) -> None:
+        log.info("worker %s finished %s", self.id, active.id)
+        self._publishes.pop(active.id, None)
+        self._emit(ev.BeamsPublishFinished(active.instance_id, active.id))
 
-    def _on_recorded(self, instance_id: str, publish_id: str, batch: Sequence[tuple[Device, DeliveryResult]]) -> None:
-        if self._stream is None:
-            return
-        for device, result in batch:
-            self._stream.emit(
-                ev.BeamsDelivered(
-                    instance_id,
-                    publish_id,
-                    device.id,
-                    device.user_id,
-                    result.platform.value,
-                    result.outcome,
-                    result.status_code,
-                    result.attempts,
-                )
-            )
+    # -- capacity, leases, caches -------------------------------------------------------------------------
 
-    async def _keep_lease(self, publish_id: str) -> None:
-        """Renew the lease every third of it; on loss, abort the job. Real time: a test's fake sleep
+    def _room(self) -> int:
+        return self._config.concurrency - self._in_flight
+
+    def _has_room(self) -> bool:
+        # Claim in sizeable batches when busy (fewer, larger writes), at once when idle.
+        return self._in_flight == 0 or self._room() >= max(
+            1, min(self._config.batch_size, self._config.concurrency) // 2
+        )
+
+    def _sent_one(self) -> None:
+        self._in_flight -= 1
+        self._freed.set()
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of every batch in flight every third of a lease. Real time: a test's fake sleep
         must not turn this into a busy loop."""
         while True:
             await asyncio.sleep(self._config.renew_every)
             until = self._clock() + timedelta(seconds=self._config.lease_seconds)
-            try:
-                held = await self._storage.delivery.renew(publish_id, self.id, until)
-            except StorageError as exc:  # try again next time; the lease has two more thirds to go
-                log.warning("worker %s could not renew its lease on %s: %s", self.id, publish_id, exc)
-                continue
-            if not held:
-                log.warning("worker %s lost its lease on %s", self.id, publish_id)
-                self._abort.set()
-                return
+            for publish_id, device_ids in list(self._batches.values()):
+                try:
+                    held = await self._store.renew(publish_id, self.id, device_ids, until)
+                except StorageError as exc:  # try again next time; the lease has two more thirds to go
+                    log.warning("worker %s could not renew its leases on %s: %s", self.id, publish_id, exc)
+                    continue
+                if held < len(device_ids):
+                    log.warning("worker %s lost %d leases on %s", self.id, len(device_ids) - held, publish_id)
 
-    async def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds` unless the job is aborted first; True if the whole wait passed."""
-        if self._abort.is_set():
-            return False
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        aborted = asyncio.ensure_future(self._abort.wait())
-        await asyncio.wait({sleeper, aborted}, return_when=asyncio.FIRST_COMPLETED)
-        sleeper.cancel()
-        aborted.cancel()
-        return not self._abort.is_set()
+    async def _finish_batches(self) -> None:
+        tasks = list(self._tasks)
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:  # the grace period is over: stop sending, give the rows back
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
-    async def _idle(self, seconds: float) -> None:
-        """Until a publish is accepted in this process, `stop()`, or `seconds` pass."""
-        woken = asyncio.ensure_future(self._wake.wait())
-        stopped = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({woken, stopped}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        woken.cancel()
-        stopped.cancel()
+    async def _release_all(self) -> None:
+        """Give back rows of batches that did not finish (cancelled): due again at once, for any worker."""
+        for publish_id, device_ids in list(self._batches.values()):
+            with contextlib.suppress(StorageError):
+                await self._store.release(publish_id, self.id, device_ids)
+        self._batches.clear()
+
+    async def _publish(self, publish_id: str) -> Publish | None:
+        publish = self._publishes.get(publish_id)
+        if publish is None:
+            publish = await self._store.publish(publish_id)
+            if publish is not None:
+                if len(self._publishes) >= 1000:  # publishes finished elsewhere are never popped here
+                    self._publishes.clear()
+                self._publishes[publish_id] = publish
+        return publish
+
+    async def _instance(self, instance_id: str) -> Instance | None:
+        cached = self._instances.get(instance_id)
+        if cached is not None and time.monotonic() - cached[1] < INSTANCE_TTL:
+            return cached[0]
+        instance = await self._storage.instances.get(instance_id)
+        if len(self._instances) >= 1000:
+            self._instances.clear()
+        self._instances[instance_id] = (instance, time.monotonic())
+        return instance
+
+    async def _until(self, *events: asyncio.Event, timeout: float) -> None:
+        """Until any of `events` (or stop) is set, or `timeout` passes."""
+        waiters = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _emit(self, event: ev.Event) -> None:
         if self._stream is not None:

@@ -11,21 +11,26 @@ Driver errors never leave this package: they become `tidings.errors.StorageError
 from tidings.storage.apps import AppStore
 from tidings.storage.beams import InterestResult, SetUserResult
 from tidings.storage.database import Storage, open_storage
-from tidings.storage.delivery import DeliveryResult, DeliveryStore, Job, PublishProgress
+from tidings.storage.delivery import ActivePublish, Claimed, DeliveryResult, DeliveryStore, PublishProgress, Reschedule
 from tidings.storage.devices import DeviceStore
+from tidings.storage.gateway_tokens import GatewayToken, GatewayTokenStore
 from tidings.storage.instances import InstanceStore
 from tidings.storage.publishes import PublishStore
 
 __all__ = [
+    "ActivePublish",
+    "Claimed",
     "AppStore",
     "DeliveryResult",
     "DeliveryStore",
     "DeviceStore",
+    "GatewayToken",
+    "GatewayTokenStore",
     "InstanceStore",
     "InterestResult",
-    "Job",
     "PublishProgress",
     "PublishStore",
+    "Reschedule",
     "SetUserResult",
     "Storage",
     "open_storage",

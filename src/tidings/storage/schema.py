@@ -18,6 +18,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -31,6 +33,8 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_PENDING = text("outcome = 'pending'")
 
 # JSON text on SQLite, binary JSONB on PostgreSQL (indexable, compact); same Python values both ways.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -119,23 +123,41 @@ beams_publishes = Table(
     Column("cursor", SortKey, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # Every target device has its row in beams_deliveries (the cursor above is the expansion cursor).
+    Column("expanded", Boolean, nullable=False, server_default=false()),
     # Workers pick the oldest unfinished publishes.
     Index("ix_beams_publishes_status_created_at", "status", "created_at"),
 )
 
-# One row per device a publish reached (or tried to): what `done_among` skips after a crash, and what
-# the publish status counts. No instance column: a publish id belongs to one instance.
+# One row per device a publish targets, written when the publish is expanded: "pending" (with its next attempt
+# and the lease of the worker sending it) until the final result. The publish status counts the final ones.
+# No instance column: a publish id belongs to one instance.
 beams_deliveries = Table(
     "beams_deliveries",
     metadata,
     Column("publish_id", String, ForeignKey("beams_publishes.id", ondelete="CASCADE"), primary_key=True),
     Column("device_id", SortKey, primary_key=True),
     Column("platform", String, nullable=False),
-    Column("outcome", String, nullable=False),  # sent | failed | removed | skipped
+    Column("outcome", String, nullable=False),  # pending | sent | failed | removed | skipped
     Column("status_code", Integer, nullable=True),  # the gateway's HTTP status, when there was one
     Column("reason", String, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_at", DateTime(timezone=True), nullable=True),  # pending: not to be sent before this
+    Column("lease_owner", String, nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    # Claiming due rows of one publish; small, as only pending rows are in it.
+    Index("ix_beams_deliveries_pending", "publish_id", "next_at", sqlite_where=_PENDING, postgresql_where=_PENDING),
+)
+
+# Gateway provider tokens shared by every process (APNs refuses a key whose token changes too often).
+beams_gateway_tokens = Table(
+    "beams_gateway_tokens",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 beams_reports = Table(
@@ -151,4 +173,6 @@ beams_reports = Table(
     Column("extra", JsonType, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_beams_reports_publish_id", "publish_id"),
+    # One report per device and event type for a publish: a device cannot fill the table with repeats.
+    Index("uq_beams_reports_publish_device_event", "publish_id", "device_id", "event", unique=True),
 )
