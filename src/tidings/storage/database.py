@@ -13,6 +13,7 @@ from tidings.storage.apps import AppStore, Clock, utcnow
 from tidings.storage.delivery import DeliveryStore
 from tidings.storage.devices import DeviceStore
 from tidings.storage.engine import create_engine, parse_url, sqlite_file, translate_errors
+from tidings.storage.gateway_tokens import GatewayTokenStore
 from tidings.storage.instances import InstanceStore
 from tidings.storage.publishes import PublishStore
 
@@ -28,6 +29,7 @@ class Storage:
         self.devices = DeviceStore(engine, clock=clock)
         self.publishes = PublishStore(engine, clock=clock)
         self.delivery = DeliveryStore(engine, clock=clock)
+        self.gateway_tokens = GatewayTokenStore(engine)
 
     @property
     def backend(self) -> str:
