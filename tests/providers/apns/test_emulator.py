@@ -112,6 +112,15 @@ async def test_renewing_the_token_too_often_is_throttled(
     assert await post(http, apns, token, auth=provider_jwt(key, now)) == (429, "TooManyProviderTokenUpdates")
 
 
+async def test_the_renewal_rule_can_be_turned_off(
+    http: httpx.AsyncClient, apns: ApnsEmulator, key: SigningKey, token: str, clock: FakeClock
+) -> None:
+    apns.throttle_token_updates = False
+    now = int(clock.now)
+    assert await post(http, apns, token, auth=provider_jwt(key, now - 600)) == (200, None)
+    assert await post(http, apns, token, auth=provider_jwt(key, now)) == (200, None)
+
+
 @pytest.mark.parametrize(
     ("headers", "answer"),
     [

@@ -104,48 +104,48 @@ def _settings(key: ec.EllipticCurvePrivateKey | None = None, key_id: str = "ABC1
     return parse_settings({"key_id": key_id, "team_id": "DEF123GHIJ", "private_key": pem.decode()})
 
 
-def test_jwt_header_and_claims_are_apples() -> None:
+async def test_jwt_header_and_claims_are_apples() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     clock = FakeClock()
-    token = ProviderTokens(clock).get(_settings(key))
+    token = await ProviderTokens(clock).get(_settings(key))
     assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": "ABC123DEFG"}
     claims = jwt.decode(token, key.public_key(), algorithms=["ES256"])
     assert claims == {"iss": "DEF123GHIJ", "iat": int(clock.now)}
 
 
-def test_jwt_is_reused_then_renewed_after_the_interval() -> None:
+async def test_jwt_is_reused_then_renewed_after_the_interval() -> None:
     clock = FakeClock()
     tokens = ProviderTokens(clock)
     settings = _settings()
-    first = tokens.get(settings)
+    first = await tokens.get(settings)
     clock.advance(REFRESH_AFTER - 1)
-    assert tokens.get(settings) == first
+    assert await tokens.get(settings) == first
     clock.advance(1)
-    second = tokens.get(settings)
+    second = await tokens.get(settings)
     assert second != first
     assert jwt.decode(second, options={"verify_signature": False})["iat"] == int(clock.now)
     assert 20 * 60 <= REFRESH_AFTER < 60 * 60  # Apple's window: not more often than 20 min, not older than 60
 
 
-def test_one_jwt_per_signing_key() -> None:
+async def test_one_jwt_per_signing_key() -> None:
     tokens = ProviderTokens(FakeClock())
     a, b = _settings(key_id="AAAAAAAAAA"), _settings(key_id="BBBBBBBBBB")
-    assert tokens.get(a) != tokens.get(b)
-    assert tokens.get(a) == tokens.get(a)
+    assert await tokens.get(a) != await tokens.get(b)
+    assert await tokens.get(a) == await tokens.get(a)
     # The same key id with a replaced .p8 signs afresh at once.
     replaced = _settings(key_id="AAAAAAAAAA")
-    assert tokens.get(replaced) != tokens.get(a)
+    assert await tokens.get(replaced) != await tokens.get(a)
 
 
-def test_invalidate_drops_only_the_rejected_token() -> None:
+async def test_invalidate_drops_only_the_rejected_token() -> None:
     tokens = ProviderTokens(FakeClock())
     settings = _settings()
-    old = tokens.get(settings)
+    old = await tokens.get(settings)
     tokens.invalidate(settings, old)
-    new = tokens.get(settings)
+    new = await tokens.get(settings)
     assert new != old  # ES256 signatures are randomised: a fresh one differs even within the same second
     tokens.invalidate(settings, old)  # a late answer for the old token must not discard the new one
-    assert tokens.get(settings) == new
+    assert await tokens.get(settings) == new
 
 
 # -- answers ---------------------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ What is checked, in order (status, Apple's reason): HTTP/2 only (505 HTTP2Requir
 real APNs has no HTTP/1.1 to answer on), POST (405 MethodNotAllowed), path /3/device/<token> (404 BadPath),
 the provider JWT (403 MissingProviderToken | InvalidProviderToken: ES256 signature by the key registered for
 kid + iss, iat not in the future | ExpiredProviderToken: iat over an hour old; 429 TooManyProviderTokenUpdates:
-a new iat less than 20 minutes after the previous one for that key), headers (400 MissingTopic,
-InvalidPushType, BadPriority, BadExpirationDate, BadCollapseId, BadMessageId), the body (400 PayloadEmpty,
-413 PayloadTooLarge over 4096 bytes, 400 BadPayload when not a JSON object: emulator-only), then the answers a
-test queued, then the token (400 BadDeviceToken unless registered and hex in this environment,
-DeviceTokenNotForTopic when registered for another topic), then the token's own answer, else 200.
+an iat other than the last accepted one for that (team, key id) and less than 20 minutes from it, unless
+`throttle_token_updates=False`), headers (400 MissingTopic, InvalidPushType, BadPriority, BadExpirationDate,
+BadCollapseId, BadMessageId), the body (400 PayloadEmpty, 413 PayloadTooLarge over 4096 bytes, 400 BadPayload
+when not a JSON object: emulator-only), then the answers a test queued, then the token (400 BadDeviceToken unless
+registered and hex in this environment, DeviceTokenNotForTopic when registered for another topic), then the
+token's own answer, else 200.
 """
 
 from __future__ import annotations
@@ -127,9 +128,14 @@ class _Refused(Exception):
 
 
 class ApnsEmulator:
-    def __init__(self, *, clock: Callable[[], float] = time.time, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, host: str = "127.0.0.1", throttle_token_updates: bool = True
+    ) -> None:
+        """`throttle_token_updates`: Apple's rule that a key's provider token may change at most every 20
+        minutes (429 TooManyProviderTokenUpdates); off, any valid token is accepted whatever the last one was."""
         self.host = host
         self.clock = clock
+        self.throttle_token_updates = throttle_token_updates
         self.requests: list[Received] = []
         self._keys: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
         self._devices: dict[str, tuple[Environment, str | None]] = {}  # token -> (environment, topic)
@@ -412,7 +418,12 @@ class ApnsEmulator:
             raise _Refused(403, "ExpiredProviderToken")
         with self._cond:
             last = self._last_iat.get((str(team), str(kid)))
-            if last is not None and last != iat and abs(iat - last) < TOKEN_MIN_UPDATE_INTERVAL:
+            if (
+                self.throttle_token_updates
+                and last is not None
+                and last != iat
+                and abs(iat - last) < TOKEN_MIN_UPDATE_INTERVAL
+            ):
                 raise _Refused(429, "TooManyProviderTokenUpdates")
             self._last_iat[(str(team), str(kid))] = iat
 

@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -23,6 +23,9 @@ from tidings.providers.apns.settings import ApnsSettings, ApnsSettingsError, ins
 from tidings.providers.apns.token import ProviderTokens
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
 from tidings.providers.retry import retry_after as parse_retry_after
+
+if TYPE_CHECKING:
+    from tidings.storage.gateway_tokens import GatewayTokenStore
 
 REQUEST_TIMEOUT = 10.0  # seconds for one exchange; a slow gateway becomes a Retry
 CONNECT_TIMEOUT = 5.0
@@ -59,10 +62,12 @@ class ApnsProvider:
         *,
         clock: Callable[[], float] = time.time,
         http: httpx.AsyncClient | None = None,
+        token_store: GatewayTokenStore | None = None,
     ) -> None:
         self._urls = {"production": apns_url.rstrip("/"), "sandbox": sandbox_url.rstrip("/")}
         self._clock = clock
-        self._tokens = ProviderTokens(clock)
+        # token_store: the provider token is shared by every process (Apple throttles a key's token renewals).
+        self._tokens = ProviderTokens(clock, store=token_store)
         self._owns_http = http is None
         self._http = http if http is not None else new_http_client(ca_file)
 
@@ -87,7 +92,7 @@ class ApnsProvider:
         if not topic:
             return Failed("no apns-topic: set `topic` in the APNs settings or register the bundle identifier", 0)
         request = build_request(instance.id, publish.id, apns, device.token, topic)
-        jwt = self._tokens.get(settings)
+        jwt = await self._tokens.get(settings)
         try:
             response = await self._http.post(
                 self._urls[settings.environment] + request.path,
