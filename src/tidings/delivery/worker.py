@@ -85,6 +85,7 @@ class DeliveryWorker:
         self._served: dict[str, int] = {}  # instance -> tick of its last claim (round-robin order)
         self._publishes: dict[str, Publish] = {}
         self._instances: dict[str, tuple[Instance | None, float]] = {}
+        self.batches = 0  # claimed so far (tests and logs)
 
     @property
     def in_flight(self) -> int:
@@ -187,6 +188,7 @@ class DeliveryWorker:
         if not claimed:
             return False
         self._served[active.instance_id] = next(self._ticks)
+        self.batches += 1
         batch = next(self._batch_ids)
         self._batches[batch] = (active.id, [c.device_id for c in claimed])
         self._in_flight += len(claimed)
