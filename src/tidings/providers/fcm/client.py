@@ -16,7 +16,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +28,9 @@ from tidings.providers.fcm.credentials import AccessTokens
 from tidings.providers.fcm.errors import CredentialError, TokenError, classify
 from tidings.providers.fcm.message import v1_message
 from tidings.providers.fcm.settings import FcmSettings, FcmSettingsError, parse_settings
+
+if TYPE_CHECKING:
+    from tidings.storage.gateway_tokens import GatewayTokenStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class FcmProvider:
         *,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        token_store: GatewayTokenStore | None = None,
     ) -> None:
         self._base = fcm_url.rstrip("/")
         # An injected client (tests, a shared pool) belongs to the caller and is not closed here.
@@ -63,7 +67,8 @@ class FcmProvider:
             verify=gateway_ssl_context(ca_file), http2=True, timeout=TIMEOUT, limits=LIMITS
         )
         self._clock = clock
-        self.tokens = AccessTokens(self._http, token_url, clock)
+        # token_store: one access token per service account for every process, not one each.
+        self.tokens = AccessTokens(self._http, token_url, clock, store=token_store)
         # instance id -> (the raw settings they were parsed from, parsed): validation once per change, not per send.
         self._settings: dict[str, tuple[Any, FcmSettings]] = {}
 
