@@ -199,15 +199,16 @@ class DeliveryStore:
                     }
                     for device_id, platform in found
                 ]
+                added = 0
                 if rows:
-                    await conn.execute(_insert(conn).values(rows).on_conflict_do_nothing())
+                    added = (await conn.execute(_insert(conn).values(rows).on_conflict_do_nothing())).rowcount
                 complete = len(found) < page_size
                 values: dict[str, Any] = {"expanded": complete}
                 if found:
                     values["cursor"] = found[-1][0]
                 await conn.execute(update(publishes_table).where(p.id == publish_id).values(**values))
                 await conn.commit()
-        return Expansion(len(rows), complete, first=as_utc(row.started_at) == now and row.cursor is None)
+        return Expansion(added, complete, first=as_utc(row.started_at) == now and row.cursor is None)
 
     async def claim(
         self, publish_id: str, worker_id: str, limit: int, lease_seconds: float, now: datetime

@@ -32,10 +32,11 @@ PENDING = sa.text("outcome = 'pending'")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("beams_deliveries") as batch:
-        batch.add_column(sa.Column("next_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("lease_owner", sa.String(), nullable=True))
-        batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    # Plain ADD COLUMN, not batch mode: on SQLite a batch rebuild of beams_publishes drops the table, and with
+    # foreign keys on that cascades to every recorded delivery.
+    op.add_column("beams_deliveries", sa.Column("next_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("beams_deliveries", sa.Column("lease_owner", sa.String(), nullable=True))
+    op.add_column("beams_deliveries", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
     op.create_index(
         "ix_beams_deliveries_pending",
         "beams_deliveries",
@@ -43,8 +44,7 @@ def upgrade() -> None:
         sqlite_where=PENDING,
         postgresql_where=PENDING,
     )
-    with op.batch_alter_table("beams_publishes") as batch:
-        batch.add_column(sa.Column("expanded", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("beams_publishes", sa.Column("expanded", sa.Boolean(), nullable=False, server_default=sa.false()))
     # Running publishes of the old queue: expanded again from their cursor by whoever claims them.
     op.execute("UPDATE beams_publishes SET lease_owner = NULL, lease_until = NULL WHERE status = 'running'")
     op.create_table(
