@@ -42,7 +42,7 @@ def start_delivery(
 ) -> DeliveryService:
     """Start `workers` (default `settings.delivery_workers`) delivery workers on the running loop."""
     count = settings.delivery_workers if workers is None else workers
-    providers = build_providers(settings) if count else {}
+    providers = build_providers(settings, storage.gateway_tokens) if count else {}
     pool = WorkerPool(storage, providers, count, DeliveryConfig.from_settings(settings), stream=stream)
     pool.start()
     return DeliveryService(pool, providers)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from tidings.beams.models import Platform
 from tidings.config import Settings
@@ -13,14 +14,19 @@ from tidings.errors import ConfigError
 from tidings.providers.base import Provider
 from tidings.providers.stub import StubProvider
 
+if TYPE_CHECKING:
+    from tidings.storage.gateway_tokens import GatewayTokenStore
+
 log = logging.getLogger("tidings.providers")
 
 
-def build_providers(settings: Settings) -> dict[Platform, Provider]:
+def build_providers(settings: Settings, token_store: GatewayTokenStore | None = None) -> dict[Platform, Provider]:
     """The real gateway clients, or stubs for every platform when `push_stub` is set.
 
     Each real provider keeps one HTTP client (kept-alive connections, HTTP/2 where the gateway has it)
     for all instances; the per-instance credentials come with each send. Close them with `close_providers`.
+    `token_store` (storage.gateway_tokens) shares the APNs provider tokens and FCM access tokens with every
+    other process: APNs throttles a key whose token changes more often than every 20 minutes.
     """
     if settings.push_stub:
         log.warning("push_stub is on: notifications are recorded as sent but go to no gateway")
@@ -38,8 +44,12 @@ def build_providers(settings: Settings) -> dict[Platform, Provider]:
                     update={"delivery_concurrency": settings.delivery_concurrency * max(1, settings.delivery_workers)}
                 )
             ),
-            Platform.APNS: ApnsProvider(settings.apns_url, settings.apns_sandbox_url, settings.gateway_ca_file),
-            Platform.FCM: FcmProvider(settings.fcm_url, settings.fcm_token_url, settings.gateway_ca_file),
+            Platform.APNS: ApnsProvider(
+                settings.apns_url, settings.apns_sandbox_url, settings.gateway_ca_file, token_store=token_store
+            ),
+            Platform.FCM: FcmProvider(
+                settings.fcm_url, settings.fcm_token_url, settings.gateway_ca_file, token_store=token_store
+            ),
         }
     except (OSError, ssl.SSLError) as exc:  # the only thing that can fail here: loading gateway_ca_file
         raise ConfigError(f"cannot load gateway_ca_file {settings.gateway_ca_file}: {exc}") from exc
