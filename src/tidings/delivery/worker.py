@@ -294,13 +294,13 @@ class DeliveryWorker:
         while True:
             await asyncio.sleep(self._config.renew_every)
             until = self._clock() + timedelta(seconds=self._config.lease_seconds)
-            for publish_id, device_ids in list(self._batches.values()):
+            for batch, (publish_id, device_ids) in list(self._batches.items()):
                 try:
                     held = await self._store.renew(publish_id, self.id, device_ids, until)
                 except StorageError as exc:  # try again next time; the lease has two more thirds to go
                     log.warning("worker %s could not renew its leases on %s: %s", self.id, publish_id, exc)
                     continue
-                if held < len(device_ids):
+                if held < len(device_ids) and batch in self._batches:  # (not just recorded meanwhile)
                     log.warning("worker %s lost %d leases on %s", self.id, len(device_ids) - held, publish_id)
 
     async def _finish_batches(self) -> None:
