@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text, union, update
+from sqlalchemy import Select, and_, delete, exists, func, insert, select, text, union, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -180,14 +180,16 @@ class DeviceStore:
             return names[:limit], offset + limit
         return names, None
 
-    async def remove_user(self, instance_id: str, user_id: str) -> int:
-        """Untie every device of `user_id` from it (the devices stay); returns how many there were."""
-        with translate_errors("removing user"):
+    async def delete_user(self, instance_id: str, user_id: str) -> int:
+        """Delete every device of `user_id` and (ON DELETE CASCADE) their interests; returns how many.
+
+        Pusher's "delete user" removes the user and all their devices: nothing published afterwards, to
+        the user or to any interest, reaches them. A device registered again later starts anew.
+        """
+        with translate_errors("deleting user"):
             async with self._engine.begin() as conn:
                 result = await conn.execute(
-                    update(devices_table)
-                    .where(dev.instance_id == instance_id, dev.user_id == user_id)
-                    .values(user_id=None, updated_at=self._clock())
+                    delete(devices_table).where(dev.instance_id == instance_id, dev.user_id == user_id)
                 )
         return result.rowcount
 
@@ -208,48 +210,19 @@ class DeviceStore:
         self, instance_id: str, user_ids: Sequence[str], *, after: str | None, limit: int
     ) -> list[Device]:
         """Up to `limit` devices of these users with id > `after`, in id order (keyset paging)."""
-        if not user_ids:
-            return []
-        query = select(devices_table).where(
-            dev.instance_id == instance_id, dev.user_id.in_(list(dict.fromkeys(user_ids)))
-        )
-        if after is not None:
-            query = query.where(dev.id > after)
-        query = query.order_by(dev.id).limit(limit)
-        with translate_errors("listing devices of users"):
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return await self._page(target_page("users", instance_id, user_ids, after, limit), "listing devices of users")
 
     async def page_by_interests(
         self, instance_id: str, interests: Sequence[str], *, after: str | None, limit: int
     ) -> list[Device]:
-        """Up to `limit` distinct devices subscribed to any of `interests`, id > `after`, in id order.
+        """Up to `limit` distinct devices subscribed to any of `interests`, id > `after`, in id order."""
+        query = target_page("interests", instance_id, interests, after, limit)
+        return await self._page(query, "listing devices of interests")
 
-        Each interest contributes at most `limit` ids read in order from its index range, so a page
-        costs O(len(interests) * limit) whatever the audience size; the smallest `limit` of their
-        union are exactly the next page. (One `interest IN (...)` scan would read and sort every
-        subscriber of every interest on each page.)
-        """
-        if not interests:
+    async def _page(self, query: Select[Any] | None, action: str) -> list[Device]:
+        if query is None:
             return []
-        branches = []
-        for interest in dict.fromkeys(interests):
-            ids = select(di.device_id).where(di.instance_id == instance_id, di.interest == interest)
-            if after is not None:
-                ids = ids.where(di.device_id > after)
-            # Wrapped in a subquery: SQLite refuses ORDER BY / LIMIT on the arms of a UNION itself.
-            limited = ids.order_by(di.device_id).limit(limit).subquery()
-            branches.append(select(limited.c.device_id))
-        candidates = (branches[0] if len(branches) == 1 else union(*branches)).subquery()
-        query = (
-            select(devices_table)
-            .join(candidates, dev.id == candidates.c.device_id)
-            .where(dev.instance_id == instance_id)
-            .order_by(dev.id)
-            .limit(limit)
-        )
-        with translate_errors("listing devices of interests"):
+        with translate_errors(action):
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return [_from_row(row) for row in rows]
@@ -299,6 +272,47 @@ class DeviceStore:
                 if not await conn.scalar(select(exists().where(instances_table.c.id == device.instance_id))):
                     return StorageError(f"no instance with id {device.instance_id}")
         return StorageError(f"device {device.id} conflicts with an existing row")
+
+
+def target_page(
+    kind: str,
+    instance_id: str,
+    targets: Sequence[str],
+    after: str | None,
+    limit: int,
+    columns: Sequence[Any] = (devices_table,),
+) -> Select[Any] | None:
+    """The query for the next page of a publish's target devices: up to `limit` devices with id > `after`, in
+    id order (keyset paging), of the users (kind "users") or subscribed to any of the interests; None if there
+    are no targets. `columns` picks what is read (delivery's expansion reads ids and platforms only).
+
+    For interests, each interest contributes at most `limit` ids read in order from its index range, so a page
+    costs O(len(interests) * limit) whatever the audience size; the smallest `limit` of their union are exactly
+    the next page. (One `interest IN (...)` scan would read and sort every subscriber of every interest.)
+    """
+    if not targets:
+        return None
+    if kind == "users":
+        query = select(*columns).where(dev.instance_id == instance_id, dev.user_id.in_(list(dict.fromkeys(targets))))
+        if after is not None:
+            query = query.where(dev.id > after)
+        return query.order_by(dev.id).limit(limit)
+    branches = []
+    for interest in dict.fromkeys(targets):
+        ids = select(di.device_id).where(di.instance_id == instance_id, di.interest == interest)
+        if after is not None:
+            ids = ids.where(di.device_id > after)
+        # Wrapped in a subquery: SQLite refuses ORDER BY / LIMIT on the arms of a UNION itself.
+        limited = ids.order_by(di.device_id).limit(limit).subquery()
+        branches.append(select(limited.c.device_id))
+    candidates = (branches[0] if len(branches) == 1 else union(*branches)).subquery()
+    return (
+        select(*columns)
+        .join(candidates, dev.id == candidates.c.device_id)
+        .where(dev.instance_id == instance_id)
+        .order_by(dev.id)
+        .limit(limit)
+    )
 
 
 def _device_is(instance_id: str, device_id: str) -> Any:
