@@ -299,6 +299,7 @@ async def run(opts: Options) -> Run:
             TIDINGS_APNS_URL=apns.info["url"],
             TIDINGS_APNS_SANDBOX_URL=apns.info["sandbox_url"],
             TIDINGS_GATEWAY_CA_FILE=apns.info["ca_file"],
+            TIDINGS_PUSH_ALLOW_PRIVATE_NETWORKS="true",  # the Web Push emulator is on 127.0.0.1
         )
         server = subprocess.Popen(
             [sys.executable, "-m", "tidings", "serve", "--host", opts.host, "--port", str(port),

@@ -29,6 +29,7 @@ from tidings.providers.webpush import WebPushProvider
 class _Settings:
     delivery_concurrency: int
     gateway_ca_file: Path | None = None
+    push_allow_private_networks: bool = True  # the emulator is on 127.0.0.1
 
 
 async def _round(provider: WebPushProvider, instance: Instance, devices: list[Device], n: int, c: int) -> float:

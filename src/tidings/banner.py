@@ -43,9 +43,18 @@ def banner(app: App, *, created: bool, host: str, port: int, storage: str, tls: 
     return "\n".join(lines)
 
 
-def beams_banner(instance: Instance, *, created: bool, base_url: str) -> str:
+PRIVATE_PUSH_WARNING = (
+    "WARNING: push_allow_private_networks is on: Web Push endpoints may be plain http and loopback or private "
+    "addresses (development only)."
+)
+
+
+def beams_banner(instance: Instance, *, created: bool, base_url: str, allow_private_push: bool = False) -> str:
+    warning = [PRIVATE_PUSH_WARNING, ""] if allow_private_push else []
     if not created:
-        return f"Beams instance {instance.id}. Its secret key: `tidings instances show {instance.id}`.\n"
+        return "\n".join(
+            [f"Beams instance {instance.id}. Its secret key: `tidings instances show {instance.id}`.", *warning, ""]
+        )
     host_port = base_url.split("://", 1)[1]
     host, _, port = host_port.rpartition(":")
     return "\n".join([
@@ -72,4 +81,5 @@ def beams_banner(instance: Instance, *, created: bool, base_url: str) -> str:
         '  const tokenProvider = new PusherPushNotifications.TokenProvider({ url: "/pusher/beams-auth" });',
         '  await beamsClient.setUserId("alice", tokenProvider);',
         "",
+        *warning,
     ])

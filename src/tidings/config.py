@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Development only: pretend every push notification is delivered, sending nothing to "
         "the gateways",
     )
+    push_allow_private_networks: bool = Field(
+        default=False,
+        description="Development and tests only: accept Web Push endpoints on plain http and on loopback, "
+        "private or other non-public addresses (otherwise https and a public address are required, checked at "
+        "registration and at every send)",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"

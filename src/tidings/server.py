@@ -106,7 +106,8 @@ async def serve(settings: Settings) -> None:
     host = _display_host(settings)
     print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert)),
           flush=True)
-    print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}"), flush=True)
+    print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
+                       allow_private_push=settings.push_allow_private_networks), flush=True)
     log.info("listening on %s:%s", settings.host, port)
 
     stop = asyncio.Event()

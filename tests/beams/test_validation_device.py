@@ -111,6 +111,13 @@ class TestRegistration:
         result = parse_registration(Platform.WEB, body({"token": token, "metadata": {"sdkVersion": "2.1.0"}}))
         assert result == Registration(token, {"sdkVersion": "2.1.0"}, None, ())
 
+    @pytest.mark.parametrize("endpoint", ["http://push.example/p", "HTTP://127.0.0.1:9/p"])
+    def test_web_endpoints_must_be_https_unless_private_networks_are_allowed(self, endpoint: str) -> None:
+        request = body({"token": web_token(subscription(endpoint=endpoint))})
+        error = refused(400, "InvalidToken", parse_registration, Platform.WEB, request)
+        assert "https" in error.description
+        assert parse_registration(Platform.WEB, request, https_only=False).token
+
     def test_apns(self) -> None:
         request = {"token": "AB" * 32, "bundleIdentifier": "com.example.app", "metadata": {"iosVersion": "17.0"}}
         result = parse_registration(Platform.APNS, body(request))

@@ -86,7 +86,8 @@ def start_server(
             TIDINGS_DEFAULT_APP_SECRET=APP_SECRET,
             TIDINGS_DEFAULT_APP_CLIENT_EVENTS="true",
         )
-    full_env.update(TIDINGS_LOG_LEVEL="debug")
+    # The emulated push services live on http://127.0.0.1: let the server register and deliver to them.
+    full_env.update(TIDINGS_LOG_LEVEL="debug", TIDINGS_PUSH_ALLOW_PRIVATE_NETWORKS="true")
     full_env.update(env or {})
     log_path = data_dir / "server.log"
     log = log_path.open("wb")

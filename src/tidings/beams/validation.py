@@ -232,14 +232,16 @@ class Registration:
     known_previous_client_ids: tuple[str, ...]  # FCM only
 
 
-def parse_registration(platform: Platform, body: bytes) -> Registration:
+def parse_registration(platform: Platform, body: bytes, *, https_only: bool = True) -> Registration:
+    """A device registration. Web endpoints must be https unless `https_only` is off (push_allow_private_networks);
+    whether their host is public needs DNS, which the web layer checks (providers/netguard.py)."""
     request = _load_object(body, MAX_DEVICE_BODY)
     token = _token(request.get("token"))
     metadata = _metadata(request.get("metadata"))
     bundle_identifier: str | None = None
     previous: tuple[str, ...] = ()
     if platform == Platform.WEB:
-        decode_web_subscription(token)
+        decode_web_subscription(token, https_only=https_only)
     elif platform == Platform.APNS:
         if not _HEX.fullmatch(token):
             raise invalid_token("APNs device tokens are hex strings")
@@ -259,8 +261,12 @@ class WebSubscription:
     auth: bytes  # the 16-byte auth secret
 
 
-def decode_web_subscription(token: str) -> WebSubscription:
-    """The subscription in a web device token: base64 of the PushSubscription JSON (`btoa(JSON.stringify(sub))`)."""
+def decode_web_subscription(token: str, *, https_only: bool = False) -> WebSubscription:
+    """The subscription in a web device token: base64 of the PushSubscription JSON (`btoa(JSON.stringify(sub))`).
+
+    Delivery reads stored tokens with any http(s) endpoint; registration passes `https_only` (RFC 8030 push
+    services are https; plain http is for local development only).
+    """
     try:
         subscription = orjson.loads(_b64decode(token))
     except ValueError:  # binascii.Error, UnicodeError and orjson.JSONDecodeError all are
@@ -270,6 +276,8 @@ def decode_web_subscription(token: str) -> WebSubscription:
     endpoint = subscription.get("endpoint")
     if not _is_http_url(endpoint):
         raise invalid_token("the subscription `endpoint` must be an http or https URL")
+    if https_only and not endpoint.lower().startswith("https:"):
+        raise invalid_token("the subscription `endpoint` must be an https URL")
     keys = subscription.get("keys")
     keys = keys if isinstance(keys, dict) else {}
     p256dh = _b64_key(keys.get("p256dh"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from tidings.beams.models import Instance
 from tidings.config import Settings
@@ -32,6 +33,8 @@ class Context:
     instances: TTLCache[Instance]
     beams_rate: RateLimiter
     shutting_down: bool = False
+    # Resolves Web Push endpoint hosts at registration (providers/netguard.py); None: the system resolver.
+    push_resolver: AbstractResolver | None = None
 
 
 CONTEXT: web.AppKey[Context] = web.AppKey("tidings_context", Context)

@@ -21,6 +21,7 @@ from tidings.providers.webpush import WebPushProvider
 class GatewaySettings:
     gateway_ca_file: Path | None = None
     delivery_concurrency: int = 20
+    push_allow_private_networks: bool = True  # the emulator is on 127.0.0.1
 
 
 class FakeClock:

@@ -10,10 +10,12 @@ from collections.abc import Callable
 
 import aiohttp
 import certifi
+from aiohttp.abc import AbstractResolver
 
 from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.beams.validation import decode_web_subscription
 from tidings.errors import BeamsError
+from tidings.providers import netguard
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
 from tidings.providers.webpush import payload
 from tidings.providers.webpush.errors import Answer, classify
@@ -78,6 +80,8 @@ class WebPushProvider:
             "Content-Type": "application/octet-stream",
             "Content-Encoding": "aes128gcm",
         }
+        if not self._settings.push_allow_private_networks and netguard.is_private_literal(subscription.endpoint):
+            return Failed(netguard.REFUSED, status=0)  # IP literals never reach the connector's resolver
         body = payload.encrypt(plaintext, subscription)
         http = self._http
         if http is None:
@@ -87,6 +91,8 @@ class WebPushProvider:
             async with http.post(subscription.endpoint, data=body, headers=headers, allow_redirects=False) as response:
                 answer = Answer(response.status, response.headers, await response.read())
         except _TRANSIENT as exc:
+            if netguard.refusal(exc) is not None:  # the resolver found no public address: will not change
+                return Failed(netguard.REFUSED, status=0)
             return Retry(f"push service unreachable: {type(exc).__name__}")
         except (aiohttp.ClientError, ValueError) as exc:  # e.g. an endpoint aiohttp cannot send to; will not change
             return Failed(f"push request failed: {type(exc).__name__}", status=0)
@@ -97,7 +103,9 @@ class WebPushProvider:
             await self._http.close()
 
 
-def make_http_client(settings: GatewaySettings, tls: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+def make_http_client(
+    settings: GatewaySettings, tls: ssl.SSLContext | None = None, *, dns: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
     """The shared client: keep-alive HTTP/1.1 connections, at most delivery_concurrency of them in all.
 
     Call it with an event loop running (aiohttp binds the session to it). aiohttp rather than httpx: httpx's
@@ -105,7 +113,15 @@ def make_http_client(settings: GatewaySettings, tls: ssl.SSLContext | None = Non
     notification; aiohttp keeps idle connections per host and parses HTTP in C. It speaks HTTP/1.1 only, so
     many concurrent sends to one push service use many connections (as many as the pool allows) where HTTP/2
     would share one.
+
+    Unless push_allow_private_networks is on, the connector resolves through netguard.PublicResolver (wrapping
+    `dns`, aiohttp's default resolver when None): only public addresses are connected to.
     """
+    proxies = urllib.request.getproxies()
+    resolver = (
+        None if settings.push_allow_private_networks
+        else netguard.PublicResolver(dns, exempt=netguard.proxy_hosts(proxies.values()))
+    )
     concurrency = max(settings.delivery_concurrency, 1)
     connector = aiohttp.TCPConnector(
         ssl=tls if tls is not None else _tls_context(settings),
@@ -113,6 +129,7 @@ def make_http_client(settings: GatewaySettings, tls: ssl.SSLContext | None = Non
         limit_per_host=0,  # the total is the limit, as before: a publish usually goes to one or two services
         keepalive_timeout=KEEPALIVE_EXPIRY,
         ttl_dns_cache=60,
+        resolver=resolver if resolver is not None else dns,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -124,7 +141,7 @@ def make_http_client(settings: GatewaySettings, tls: ssl.SSLContext | None = Non
         ),
         # Proxies from HTTP(S)_PROXY / NO_PROXY when set (as httpx did); otherwise off, which also spares a
         # ~/.netrc lookup in a thread per request.
-        trust_env=bool(urllib.request.getproxies()),
+        trust_env=bool(proxies),
         raise_for_status=False,
     )
 

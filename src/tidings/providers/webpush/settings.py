@@ -37,6 +37,9 @@ class GatewaySettings(Protocol):
     @property
     def delivery_concurrency(self) -> int: ...
 
+    @property
+    def push_allow_private_networks(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class PushHeaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
@@ -9,12 +10,14 @@ from aiohttp import web
 from tidings.beams import ids, tokens, validation
 from tidings.beams.models import Device, Instance, Platform
 from tidings.errors import BeamsError
+from tidings.providers import netguard
 from tidings.realtime import events as ev
 from tidings.storage import InterestResult, SetUserResult
 from tidings.web.beams.common import instance, ok, read_body
-from tidings.web.context import context
+from tidings.web.context import Context, context
 
 MAX_BODY = 64 * 1024
+RESOLVE_TIMEOUT = 5.0  # seconds to resolve a Web Push endpoint's host at registration
 
 
 def _platform(request: web.Request) -> Platform:
@@ -56,7 +59,10 @@ async def register(request: web.Request) -> web.Response:
     ctx = context(request)
     inst = await instance(request)
     platform = _platform(request)
-    reg = validation.parse_registration(platform, await _body(request))
+    allow_private = ctx.settings.push_allow_private_networks
+    reg = validation.parse_registration(platform, await _body(request), https_only=not allow_private)
+    if platform is Platform.WEB and not allow_private:
+        await _check_push_endpoint(ctx, validation.decode_web_subscription(reg.token).endpoint)
     device = Device(
         id=ids.new_device_id(platform),
         instance_id=inst.id,
@@ -79,6 +85,24 @@ async def register(request: web.Request) -> web.Response:
     if initial:
         await ctx.storage.devices.set_interests(inst.id, device.id, initial)
     return ok({"id": device.id, "initialInterestSet": initial})
+
+
+async def _check_push_endpoint(ctx: Context, endpoint: str) -> None:
+    """The server will POST to this URL: its host must be public (no SSRF). Delivery checks it again per send."""
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            await netguard.check_url(endpoint, ctx.push_resolver)
+    except netguard.PrivateAddressError:
+        raise validation.invalid_token(
+            "the subscription `endpoint` must be on the public internet: its host is a loopback, private or "
+            "reserved address"
+        ) from None
+    except TimeoutError:
+        raise BeamsError(
+            503, "Service Unavailable", "Could not resolve the subscription `endpoint` host in time, try again."
+        ) from None
+    except OSError:
+        raise validation.invalid_token("the subscription `endpoint` host name does not resolve") from None
 
 
 async def get_device(request: web.Request) -> web.Response:
