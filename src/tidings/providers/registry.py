@@ -45,14 +45,20 @@ def build_providers(settings: Settings, token_store: GatewayTokenStore | None = 
                 )
             ),
             Platform.APNS: ApnsProvider(
-                settings.apns_url, settings.apns_sandbox_url, settings.gateway_ca_file, token_store=token_store
+                settings.apns_url,
+                settings.apns_sandbox_url,
+                settings.gateway_ca_file,
+                timeout=settings.delivery_request_timeout,
+                token_store=token_store,
             ),
             Platform.FCM: FcmProvider(
                 settings.fcm_url, settings.fcm_token_url, settings.gateway_ca_file, token_store=token_store
             ),
         }
-    except (OSError, ssl.SSLError) as exc:  # the only thing that can fail here: loading gateway_ca_file
+    except (OSError, ssl.SSLError) as exc:  # loading gateway_ca_file
         raise ConfigError(f"cannot load gateway_ca_file {settings.gateway_ca_file}: {exc}") from exc
+    except ValueError as exc:  # a gateway URL a client cannot use (the APNs ones must be https://)
+        raise ConfigError(f"unusable gateway URL: {exc}") from exc
 
 
 async def close_providers(providers: Mapping[Platform, Provider]) -> None:

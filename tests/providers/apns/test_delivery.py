@@ -138,6 +138,7 @@ async def test_from_settings_uses_the_configured_gateways(apns: ApnsEmulator, cl
         apns_url = apns.url
         apns_sandbox_url = apns.sandbox_url
         gateway_ca_file = apns.ca_file
+        delivery_request_timeout = 5.0
 
     key = apns.add_key()
     instance = make_instance(key.settings(environment="sandbox"))
@@ -154,8 +155,13 @@ async def test_a_client_passed_in_is_used_and_left_open(
 ) -> None:
     from tidings.providers.apns.client import new_http_client
 
-    async with new_http_client(apns.ca_file) as http:
+    http = new_http_client(apns.ca_file)
+    try:
         provider = ApnsProvider(apns.url, apns.sandbox_url, None, clock=clock, http=http)
         assert await provider.send(instance, device, make_publish(instance, apns=ALERT)) == Delivered(200)
         await provider.close()
-        assert not http.is_closed
+        assert http.connections == 1
+        assert await provider.send(instance, device, make_publish(instance, apns=ALERT)) == Delivered(200)
+    finally:
+        await http.aclose()
+    assert http.connections == 0
