@@ -167,16 +167,15 @@ class AccessTokens:
         if now < token.use_until:
             self._rejected.pop(key, None)
             return token
-        if now >= token.expires_at - LAST_USE or await self._claim_refresh(key, now):
+        if now >= token.expires_at - LAST_USE or await self._claim_refresh(self._store, key, now):
             return None
         return replace(token, use_until=now + CLAIM_RECHECK)
 
-    async def _claim_refresh(self, key: _Key, now: float) -> bool:
+    async def _claim_refresh(self, store: GatewayTokenStore, key: _Key, now: float) -> bool:
         """True if this process is to refresh the stored token: no other process claimed that in the last
         REFRESH_CLAIM seconds (the claim is a row of its own in the store, taken when missing or expired)."""
-        assert self._store is not None
         try:
-            claim = await self._store.get_or_install(
+            claim = await store.get_or_install(
                 _store_key(key) + "#refresh",
                 self._owner,
                 issued_at=_utc(now),
