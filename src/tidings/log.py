@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
@@ -31,3 +32,20 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     # alembic narrates every migration step at INFO on each start.
     for noisy in ("httpx", "httpcore", "hpack", "h2", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def safe_url(url: str) -> str:
+    """`url` as it may be logged: userinfo (`user:password@`) and the query string, where webhook and endpoint
+    URLs carry credentials, are replaced by `***`; the fragment is dropped. Scheme, host, port and path stay,
+    enough to tell which target it was."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a bad port or an unbalanced "[": nothing in it can be trusted to be harmless
+        return "(unparseable URL)"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    if "@" in parts.netloc:
+        netloc = f"***@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))

@@ -285,7 +285,10 @@ def test_near_valid_bodies_are_accepted_or_refused_with_422(body: dict[str, Any]
     try:
         result = parse_publish(orjson.dumps(body), JSON, "interests")
     except BeamsError as error:
-        assert error.status == 422
+        if error.status == 400:  # NUL somewhere: no database keeps it (see test_validation_device.py)
+            assert b"\\u0000" in orjson.dumps(body), error
+        else:
+            assert error.status == 422
     else:
         assert result.targets == tuple(dict.fromkeys(body["interests"]))
         assert result.payload == {key: value for key, value in body.items() if key != "interests"}

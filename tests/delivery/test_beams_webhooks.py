@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
+import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from tidings.realtime import events as ev
 SECRET = "webhook-secret-1"
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
 FAST_RETRIES = (0.05, 0.05, 0.05, 0.05)
+ACK = "v1.UserNotificationAcknowledgement"
 
 
 # -- fixtures: an instance with webhooks, its publishes and devices, in memory ------------------------------------
@@ -154,7 +158,8 @@ async def test_reports_of_a_users_publish_become_signed_webhooks(world: World, s
     iid = world.instance.id
     sender.on_event(ev.BeamsNotificationReported(iid, pub.id, "delivery", dev.id, None))
     sender.on_event(ev.BeamsNotificationReported(iid, pub.id, "open", dev.id, "alice"))
-    ack, opened = await wait_sink(sink, 2)
+    # Two requests sent concurrently: they may arrive in either order.
+    ack, opened = sorted(await wait_sink(sink, 2), key=lambda d: d.header("Webhook-Event-Type") != ACK)
     task.cancel()
 
     body = verify(ack)
@@ -440,11 +445,44 @@ def test_server_sends_acknowledgement_webhooks(make_server: Any, sink: WebhookSi
                               headers={"Authorization": f"Bearer {secret}"}, timeout=10)
     assert published.status_code == 200, published.text
     publish_id = published.json()["publishId"]
-    report = {"event": "open", "publishId": publish_id, "deviceId": "web-1", "userId": "alice",
+    # The publish targeted web-1 (the row the delivery worker writes when it expands a publish; no worker runs here).
+    with sqlite3.connect(server.data_dir / "tidings.db", timeout=15) as db:
+        db.execute("INSERT INTO beams_deliveries (publish_id, device_id, platform, outcome, attempts, created_at) "
+                   "VALUES (?, 'web-1', 'web', 'pending', 0, '2024-01-01 00:00:00.000000')", (publish_id,))
+    # A report naming a device the publish never targeted is answered like any other, and sends nothing: nobody
+    # can make a receiver believe alice opened a notification she was never sent.
+    events = f"{base}/reporting_api/v2/instances/{iid}/events"
+    forged = {"event": "open", "publishId": publish_id, "deviceId": "web-forged", "userId": "alice",
               "timestampSecs": 1700000000}
-    r = requests.post(f"{base}/reporting_api/v2/instances/{iid}/events", json=report, timeout=10)
-    assert r.status_code == 200, r.text
+    assert requests.post(events, json=forged, timeout=10).status_code == 200
+    report = {**forged, "deviceId": "web-1"}
+    for _ in range(2):  # a retried report: one webhook
+        r = requests.post(events, json=report, timeout=10)
+        assert r.status_code == 200, r.text
     sink.wait_for(lambda s: len(s.snapshot()) >= 1, "an Open webhook", timeout=10)
+    time.sleep(0.5)  # anything else would have been sent by now
+    assert len(sink.snapshot()) == 1, [verify(d) for d in sink.snapshot()]
     body = verify(sink.snapshot()[0])
     assert body["payload"] == {"instance_id": iid, "publish_id": publish_id, "user_id": "alice"}
     assert body["metadata"]["event_type"] == "v1.UserNotificationOpen"
+
+
+async def test_a_failing_webhook_is_logged_without_its_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    url = "https://hookuser:hookpass@hooks.example.com/beams?token=query-secret"
+    world = World(make_instance(hook(url)))
+
+    async def refusing(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        return 503
+
+    sender = world.sender(refusing, retry_delays=())
+    task = await running(sender)
+    pub = world.publish("users", "alice")
+    with caplog.at_level(logging.WARNING, logger="tidings.beams_webhooks"):
+        sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", world.device("alice").id,
+                                                     "alice"))
+        await settle(sender)
+    task.cancel()
+    assert world.drops == ["retries exhausted"]
+    assert "https://***@hooks.example.com/beams?***" in caplog.text
+    for secret in ("hookuser", "hookpass", "query-secret"):
+        assert secret not in caplog.text

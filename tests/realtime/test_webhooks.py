@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import hmac
+import logging
 
 import orjson
 import pytest
@@ -136,3 +137,15 @@ async def test_apps_without_webhooks_cost_nothing(app):
     sender = WebhookSender(lambda _id: app, endpoint.post)
     sender.on_event(ev.ChannelOccupied("1", "a"))
     assert sender.queued == 0
+
+
+async def test_a_failing_webhook_is_logged_without_its_credentials(caplog):
+    app = APP.model_copy(update={"webhooks": (Webhook(url="https://hookuser:hookpass@hooks.example.com/a?key=qs-secret"),)})
+    sender, drops = make(app, Endpoint(statuses=[500] * 100), retry_for=0.05)
+    with caplog.at_level(logging.WARNING, logger="tidings.webhooks"):
+        sender.on_event(ev.CacheMiss("1", "cache-a"))
+        await run_for(sender, 0.3)
+    assert drops == ["retries exhausted"]
+    assert "https://***@hooks.example.com/a?***" in caplog.text
+    for secret in ("hookuser", "hookpass", "qs-secret"):
+        assert secret not in caplog.text

@@ -209,7 +209,7 @@ async def test_the_device_limit_is_per_user_and_platform(beams: Storage) -> None
     }
 
 
-async def test_remove_user_unties_every_device_of_that_user(beams: Storage) -> None:
+async def test_delete_user_deletes_every_device_of_that_user_and_their_interests(beams: Storage) -> None:
     for device_id, platform in [("web-1", Platform.WEB), ("apns-1", Platform.APNS), ("web-2", Platform.WEB)]:
         await beams.devices.create(make_device(device_id, platform))
     await beams.devices.create(make_device("web-x", instance_id=OTHER))
@@ -217,17 +217,23 @@ async def test_remove_user_unties_every_device_of_that_user(beams: Storage) -> N
     await beams.devices.set_user(INSTANCE, "apns-1", "alice")
     await beams.devices.set_user(INSTANCE, "web-2", "bob")
     await beams.devices.set_user(OTHER, "web-x", "alice")
+    for device_id in ("web-1", "apns-1", "web-2"):
+        await beams.devices.set_interests(INSTANCE, device_id, ["news", "sport"])
 
-    assert await beams.devices.remove_user(INSTANCE, "alice") == 2
-    assert await beams.devices.remove_user(INSTANCE, "alice") == 0
+    assert await beams.devices.delete_user(INSTANCE, "alice") == 2
+    assert await beams.devices.delete_user(INSTANCE, "alice") == 0
 
+    assert await beams.devices.get(INSTANCE, "web-1") is None
+    assert await beams.devices.get(INSTANCE, "apns-1") is None
     assert await beams.devices.count_for_user(INSTANCE, "alice") == dict.fromkeys(Platform, 0)
+    assert await interest_rows(beams) == 2  # bob's two; alice's went with her devices
+    # Publishes made afterwards reach none of alice's devices, to users or to interests.
+    assert await beams.devices.page_by_users(INSTANCE, ["alice"], after=None, limit=100) == []
+    reached = await beams.devices.page_by_interests(INSTANCE, ["news", "sport"], after=None, limit=100)
+    assert [d.id for d in reached] == ["web-2"]
+    # Other users and the same user id in another instance keep theirs.
     assert (await beams.devices.count_for_user(INSTANCE, "bob"))[Platform.WEB] == 1
     assert (await beams.devices.count_for_user(OTHER, "alice"))[Platform.WEB] == 1
-    device = await beams.devices.get(INSTANCE, "web-1")
-    assert device is not None and device.user_id is None  # the device stays
-    # Untied devices can be given to someone else.
-    assert await beams.devices.set_user(INSTANCE, "web-1", "carol") is SetUserResult.OK
 
 
 # -- interests -----------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ def verify(token: str, *, instance_id: str, secret_key: str, now: float) -> str:
     sub = claims["sub"]
     if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUB_LENGTH:
         raise BeamsError(400, "Bad Request", f"JWT subject (sub) must be between 1-{MAX_SUB_LENGTH} characters long")
+    if "\x00" in sub:  # no database keeps NUL in text; no SDK can mean it
+        raise BeamsError(400, "Bad Request", "JWT subject (sub) must not contain NUL characters")
     # The Swift server SDK writes `iss` without the scheme; accept exactly those two spellings.
     expected = issuer(instance_id)
     if claims["iss"] not in (expected, expected.removeprefix(_SCHEME)):

@@ -5,7 +5,8 @@ BeamsError(status, title, description); the web layer renders that as {"error", 
 Titles copy the real service where it is known: 400 "Bad request" (lowercase r, as recorded), 422
 "Bad Request" with "`field`: message" descriptions (the recorded shape of its schema errors).
 Bodies are parsed with orjson, which refuses what storage and push payloads could not carry later:
-invalid UTF-8, lone surrogates, NaN/Infinity.
+invalid UTF-8, lone surrogates, NaN/Infinity; `_load_object` then refuses NUL characters (PostgreSQL keeps
+none, in text or JSONB) and nesting deeper than MAX_JSON_DEPTH. Paths are checked by `check_path`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import base64
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,6 +38,7 @@ __all__ = [
     "WebSubscription",
     "check_content_type",
     "check_interest",
+    "check_path",
     "check_user_id",
     "decode_web_subscription",
     "encode_cursor",
@@ -64,8 +66,13 @@ MAX_DEVICES_PER_USER_PER_PLATFORM = 100
 MAX_TOKEN_LENGTH = 2000
 MAX_METADATA_SIZE = 4096  # compact JSON bytes; SDKs send {"sdkVersion", "<os>Version"}
 MAX_DEVICE_BODY = 16 * 1024  # register / metadata / token bodies
-MAX_INTEREST_SET_BODY = 1024 * 1024  # 5000 names of 164 chars fit in ~820 KiB
+# {"interests": [...]} at the limits: 5000 names of 164 characters (ASCII, never escaped), each quoted and
+# followed by a comma, plus 64 KiB for the braces and any whitespace a JSON encoder puts in (~880 KiB).
+MAX_INTEREST_SET_BODY = MAX_INTERESTS_PER_DEVICE * (MAX_ID_LENGTH + 3) + 64 * 1024
 MAX_REPORTING_BODY = 16 * 1024
+# Nesting of any JSON body (publish payloads, metadata). orjson encodes at most 254 levels and a push payload
+# wraps the customer's object a few levels deeper; real payloads use a handful.
+MAX_JSON_DEPTH = 64
 MAX_TIME_TO_LIVE = 2419200  # 4 weeks: the documented web maximum, and FCM's
 INVALID_TOKEN = "InvalidToken"  # the title of every refused device token
 DEFAULT_LIST_LIMIT = 100
@@ -74,6 +81,7 @@ MAX_LIST_LIMIT = 100
 _INTEREST = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
 _DIGITS = re.compile(r"[0-9]{1,9}")  # [0-9], not \d: no Arabic-Indic or other Unicode digits
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _BAD_REQUEST = "Bad request"
 _USER_ID_TOO_LONG = f"'User id' is too long, max length is {MAX_ID_LENGTH}"
 _PLATFORMS = ("apns", "fcm", "web")
@@ -93,8 +101,25 @@ def check_user_id(user_id: str) -> None:
         raise BeamsError(400, _BAD_REQUEST, "'User id' must not be empty")
     if len(user_id) > MAX_ID_LENGTH:
         raise BeamsError(400, _BAD_REQUEST, _USER_ID_TOO_LONG)
-    if not _is_unicode_text(user_id):
-        raise BeamsError(400, _BAD_REQUEST, "'User id' must be valid Unicode text")
+    if not _is_unicode_text(user_id) or "\x00" in user_id:
+        raise BeamsError(400, _BAD_REQUEST, "'User id' must be valid Unicode text without NUL characters")
+
+
+def check_path(raw_path: str) -> None:
+    """A request path as sent (still percent-encoded), before any id is taken from it: every escape is `%`
+    and two hex digits, and the decoded path is UTF-8 text without NUL (no database keeps NUL in text).
+
+    Ids in Beams paths are opaque, so a path failing this names nothing that could exist: 400 for every route.
+    """
+    if "%" in raw_path and _BAD_ESCAPE.search(raw_path):
+        raise BeamsError(400, _BAD_REQUEST, "The path has a malformed percent-escape (`%` must be followed by "
+                                            "two hex digits).")
+    try:
+        decoded = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeError:  # decoded bytes that are not UTF-8, or lone surrogates in the path as received
+        raise BeamsError(400, _BAD_REQUEST, "The path is not UTF-8 text once percent-decoded.") from None
+    if "\x00" in decoded:
+        raise BeamsError(400, _BAD_REQUEST, "The path must not contain NUL characters (%00).")
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -486,4 +511,31 @@ def _load_object(body: bytes, max_size: int | None = None) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise BeamsError(400, _BAD_REQUEST, "Failed to read body as a JSON object.")
+    _check_storable(value)
     return value
+
+
+def _check_storable(value: dict[str, Any]) -> None:
+    """Refuse a parsed body holding NUL in any key or string, or nested deeper than MAX_JSON_DEPTH.
+
+    Iterative, so a deep body costs a list, not Python stack frames.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise _nul_in_body()
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BeamsError(400, _BAD_REQUEST, f"The JSON body is nested too deep (max {MAX_JSON_DEPTH} levels).")
+            if isinstance(item, dict):
+                if any("\x00" in key for key in item):
+                    raise _nul_in_body()
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _nul_in_body() -> BeamsError:
+    return BeamsError(400, _BAD_REQUEST, "The JSON body must not contain NUL characters (\\u0000).")

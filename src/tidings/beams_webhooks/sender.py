@@ -40,6 +40,7 @@ from tidings.beams_webhooks.settings import (
     WebhookSettingsError,
     instance_webhooks,
 )
+from tidings.log import safe_url
 from tidings.realtime import events as ev
 
 log = logging.getLogger("tidings.beams_webhooks")
@@ -365,7 +366,8 @@ class BeamsWebhookSender:
             return
         if failures >= len(self._retry_delays):
             self._pending -= 1
-            log.warning("Beams webhook to %s failed (last status %s); giving up after retries", request.url, status)
+            log.warning("Beams webhook to %s failed (last status %s); giving up after retries",
+                        safe_url(request.url), status)
             self._drop("retries exhausted")
             return
         # A timer, not a sleeping task: thousands of requests waiting minutes to retry cost a handle each.

@@ -23,6 +23,7 @@ import orjson
 
 from tidings.channels.apps import App, Webhook
 from tidings.channels.signatures import hmac_hex
+from tidings.log import safe_url
 from tidings.realtime import events as ev
 
 log = logging.getLogger("tidings.webhooks")
@@ -207,7 +208,7 @@ class WebhookSender:
             if 200 <= status < 300:
                 return
             if time.monotonic() + delay > deadline:
-                log.warning("webhook to %s failed (last status %s); giving up after retries", url, status)
+                log.warning("webhook to %s failed (last status %s); giving up after retries", safe_url(url), status)
                 self._drop("retries exhausted", n)
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))  # jitter spreads retries of many nodes

@@ -26,6 +26,14 @@ class InterestResult(enum.Enum):
     TOO_MANY = "too_many"  # the device is at the interest limit
 
 
+class ReportResult(enum.Enum):
+    """Outcome of `PublishStore.add_report`: only a RECORDED report is news (counted, sent to webhooks)."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"  # the device already reported this event for this publish (a retry)
+    NOT_TARGETED = "not_targeted"  # no such publish in this instance, or it never targeted the device
+
+
 def as_utc(value: datetime) -> datetime:
     """An aware UTC datetime; naive ones are taken as UTC.
 

@@ -54,10 +54,12 @@ def sqlite_file(url: URL) -> Path | None:
 
 
 def create_engine(url: URL) -> AsyncEngine:
+    # hide_parameters: SQLAlchemy's exception text (which a logged traceback prints) would otherwise carry the
+    # statement's parameters: push tokens, payloads, user ids, secrets.
     if url.get_backend_name() != "sqlite":
         # pre_ping: a PostgreSQL restart must not fail the first query after it.
-        return create_async_engine(url, pool_pre_ping=True)
-    kwargs: dict[str, Any] = {}
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if is_memory_sqlite(url):
         # Every new connection to :memory: is a new empty database: share one.
         kwargs["poolclass"] = StaticPool
@@ -91,8 +93,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def translate_errors(action: str) -> Iterator[None]:
     """Turn driver and connection errors into StorageError, cause chained.
 
-    The message uses the driver's own text (`exc.orig`), never `str(exc)`: SQLAlchemy appends the
-    statement parameters there, and those include app secrets.
+    The message uses the first line of the driver's own text (`exc.orig`), never `str(exc)`: SQLAlchemy
+    appends the statement and its parameters there (hidden too, by `hide_parameters`, for the tracebacks that
+    show the cause), and PostgreSQL's DETAIL line on later lines can quote the values of a row.
     """
     try:
         yield

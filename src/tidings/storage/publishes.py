@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BigInteger, ColumnElement, DateTime, String, exists, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tidings.beams.models import Publish
 from tidings.errors import StorageError
 from tidings.storage.apps import Clock, utcnow
-from tidings.storage.beams import as_utc
+from tidings.storage.beams import ReportResult, as_utc
 from tidings.storage.engine import translate_errors
+from tidings.storage.schema import JsonType
+from tidings.storage.schema import beams_deliveries as deliveries_table
 from tidings.storage.schema import beams_publishes as publishes_table
 from tidings.storage.schema import beams_reports as reports_table
 
@@ -67,22 +70,43 @@ class PublishStore:
         user_id: str | None,
         timestamp_secs: int,
         extra: dict[str, Any],
-    ) -> None:
-        """Record a device's report. The event name is stored lower-case: iOS and Android send
-        "Delivery" / "Open", the web SDK "delivery" / "open"."""
-        row = {
-            "instance_id": instance_id,
-            "publish_id": publish_id,
-            "event": event.lower(),
-            "device_id": device_id,
-            "user_id": user_id,
-            "timestamp_secs": timestamp_secs,
-            "extra": extra,
-            "created_at": self._clock(),
+    ) -> ReportResult:
+        """Record a device's report, if this publish of this instance targeted that device (its row in
+        `beams_deliveries` exists, whatever its outcome) and the device has not reported this event yet.
+
+        One statement (INSERT ... SELECT ... ON CONFLICT DO NOTHING): the check and the write cannot be
+        split by a concurrent retry, and the common case costs one round trip. The event name is stored
+        lower-case: iOS and Android send "Delivery" / "Open", the web SDK "delivery" / "open".
+        """
+        d, p = deliveries_table.c, publishes_table.c
+        values: dict[str, ColumnElement[Any]] = {
+            "instance_id": literal(instance_id, String),
+            "publish_id": literal(publish_id, String),
+            "event": literal(event.lower(), String),
+            "device_id": literal(device_id, String),
+            "user_id": literal(user_id, String),
+            "timestamp_secs": literal(timestamp_secs, BigInteger),
+            "extra": literal(extra, JsonType),
+            "created_at": literal(self._clock(), DateTime(timezone=True)),
         }
+        delivery_of_publish = deliveries_table.join(publishes_table, p.id == d.publish_id)
+        is_target = (d.publish_id == publish_id, d.device_id == device_id, p.instance_id == instance_id)
+        targeted = select(*values.values()).select_from(delivery_of_publish).where(*is_target)
+        dialect_insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            dialect_insert(reports_table)
+            .from_select(list(values), targeted)
+            .on_conflict_do_nothing(index_elements=["publish_id", "device_id", "event"])
+        )
         with translate_errors("recording report"):
             async with self._engine.begin() as conn:
-                await conn.execute(insert(reports_table).values(row))
+                if (await conn.execute(stmt)).rowcount > 0:
+                    return ReportResult.RECORDED
+                # Nothing written: tell a retry from a report about a publish that never targeted the device.
+                was_targeted = await conn.scalar(
+                    select(exists(select(d.device_id).select_from(delivery_of_publish).where(*is_target)))
+                )
+        return ReportResult.DUPLICATE if was_targeted else ReportResult.NOT_TARGETED
 
     async def report_counts(self, instance_id: str, publish_id: str) -> dict[str, int]:
         """Devices that reported each event for the publish: {"delivery": n, "open": m, ...}.

@@ -42,8 +42,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         message = "Request body too large" if exc.status == 413 else (exc.reason or "error")
         response = error_response(exc.status, message, beams=beams)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The route's pattern, not the path: paths carry user ids, device ids and app keys.
+        log.exception("unhandled error on %s %s", request.method, _route_pattern(request))
         response = error_response(500, "Internal server error", beams=beams)
     if route.startswith(("api.", "beams.")):
         context(request).metrics.http_requests.labels(route, str(response.status)).inc()
     return response
+
+
+def _route_pattern(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"

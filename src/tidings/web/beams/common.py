@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tidings.beams import validation
 from tidings.beams.models import Instance
 from tidings.errors import BeamsError
 from tidings.web.context import context
@@ -45,6 +46,9 @@ def instance_not_found() -> BeamsError:
 
 
 async def instance(request: web.Request) -> Instance:
+    """The instance named in the path. Every Beams handler starts here, so this is where the path is checked
+    first: ids are taken from it, and one that no database can hold (NUL, not UTF-8) must be a 400, not a 500."""
+    validation.check_path(request.rel_url.raw_path)
     ctx = context(request)
     found = await ctx.instances.get(request.match_info["instance_id"])
     if found is None:

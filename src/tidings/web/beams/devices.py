@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from aiohttp import web
@@ -13,10 +14,11 @@ from tidings.errors import BeamsError
 from tidings.providers import netguard
 from tidings.realtime import events as ev
 from tidings.storage import InterestResult, SetUserResult
+from tidings.storage.beams import ReportResult
 from tidings.web.beams.common import instance, ok, read_body
 from tidings.web.context import Context, context
 
-MAX_BODY = 64 * 1024
+log = logging.getLogger("tidings.web.beams")
 RESOLVE_TIMEOUT = 5.0  # seconds to resolve a Web Push endpoint's host at registration
 
 
@@ -32,10 +34,11 @@ def _device_not_found() -> BeamsError:
     return BeamsError(404, "Device not found", "Could not find the device")
 
 
-async def _body(request: web.Request) -> bytes:
-    body = await read_body(request, MAX_BODY)
-    if len(body) > MAX_BODY:
-        raise BeamsError(400, "Bad request", f"Request body size is too large (max {MAX_BODY // 1024}KiB).")
+async def _body(request: web.Request, limit: int = validation.MAX_DEVICE_BODY) -> bytes:
+    """The body, at most `limit` bytes (each endpoint's own bound, from validation), else a 400."""
+    body = await read_body(request, limit)
+    if len(body) > limit:
+        raise BeamsError(400, "Bad request", f"Request body size is too large (max {limit // 1024}KiB).")
     if body:
         validation.check_content_type(request.headers.get("Content-Type"))
     return body
@@ -185,7 +188,7 @@ async def remove_interest(request: web.Request) -> web.Response:
 
 async def set_interests(request: web.Request) -> web.Response:
     inst, device = await _device(request)
-    interests = validation.parse_interest_set(await _body(request))
+    interests = validation.parse_interest_set(await _body(request, validation.MAX_INTEREST_SET_BODY))
     if not await context(request).storage.devices.set_interests(inst.id, device.id, interests):
         raise _device_not_found()
     return ok()
@@ -203,17 +206,24 @@ async def list_interests(request: web.Request) -> web.Response:
 
 
 async def report_event(request: web.Request) -> web.Response:
-    """Reporting API: delivery and open events from devices (no auth), stored per publish."""
+    """Reporting API: delivery and open events from devices (no auth), stored per publish.
+
+    Only a device the publish targeted may report on it, once per event type. Anything else is answered
+    200 like a recorded report, and dropped: the SDKs stop retrying on 200, and a different answer would
+    tell an unauthenticated caller which devices a publish reached.
+    """
     ctx = context(request)
     inst = await instance(request)
-    body = await read_body(request, MAX_BODY)
-    if len(body) > MAX_BODY:
-        raise BeamsError(400, "Bad request", f"Request body size is too large (max {MAX_BODY // 1024}KiB).")
+    body = await read_body(request, validation.MAX_REPORTING_BODY)  # no Content-Type check: sent as the SDKs do
     event = validation.parse_reporting_event(body)
-    await ctx.storage.publishes.add_report(
+    result = await ctx.storage.publishes.add_report(
         inst.id, event.publish_id, event.event, event.device_id, event.user_id, event.timestamp_secs, event.extra
     )
-    # After storing: listeners (Beams webhooks) see only reports that were accepted.
-    ctx.stream.emit(ev.BeamsNotificationReported(inst.id, event.publish_id, event.event, event.device_id,
-                                                 event.user_id))
+    if result is ReportResult.RECORDED:
+        # After storing, once: listeners (Beams webhooks) see only reports that were accepted and new.
+        ctx.stream.emit(ev.BeamsNotificationReported(inst.id, event.publish_id, event.event, event.device_id,
+                                                     event.user_id))
+    elif result is ReportResult.NOT_TARGETED:
+        log.debug("report dropped: publish %s of instance %s did not target device %s",
+                  event.publish_id, inst.id, event.device_id)
     return ok()

@@ -42,11 +42,13 @@ async def delete_user(request: web.Request) -> web.Response:
     ctx = context(request)
     inst = await authenticated_instance(request)
     # The user id may contain "/" and percent-escapes (SDKs encode it differently): take the raw rest of
-    # the path and percent-decode it once; "+" stays literal (RFC 3986).
+    # the path and percent-decode it once; "+" stays literal (RFC 3986). The escapes are well-formed UTF-8:
+    # `authenticated_instance` checked the path.
     raw = request.rel_url.raw_path.split("/users/", 1)[1]
     user_id = unquote(raw, errors="strict") if raw else ""
     if not user_id:
         raise BeamsError(404, "Not Found", "No user id given")
     validation.check_user_id(user_id)
-    await ctx.storage.devices.remove_user(inst.id, user_id)
+    # The user and all their devices, as Pusher documents: nothing published afterwards reaches them.
+    await ctx.storage.devices.delete_user(inst.id, user_id)
     return ok()
