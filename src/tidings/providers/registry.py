@@ -42,7 +42,8 @@ def build_providers(settings: Settings, token_store: GatewayTokenStore | None = 
             Platform.WEB: WebPushProvider(
                 settings.model_copy(
                     update={"delivery_concurrency": settings.delivery_concurrency * max(1, settings.delivery_workers)}
-                )
+                ),
+                timeout=settings.delivery_request_timeout,
             ),
             Platform.APNS: ApnsProvider(
                 settings.apns_url,

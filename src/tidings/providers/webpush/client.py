@@ -1,4 +1,8 @@
-"""WebPushProvider: one Beams publish to one browser subscription (RFC 8030 + 8291 + 8292)."""
+"""WebPushProvider: one Beams publish to one browser subscription (RFC 8030 + 8291 + 8292).
+
+Every request has a total deadline (`timeout`, from delivery_request_timeout: waiting for a pooled connection,
+connecting, the headers and the body together) and at most 4 KiB of an answer is read (providers/limits.py).
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,13 @@ from tidings.beams.validation import decode_web_subscription
 from tidings.errors import BeamsError
 from tidings.providers import netguard
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
+from tidings.providers.limits import MAX_RESPONSE_BODY, REQUEST_TIMEOUT, read_bounded
 from tidings.providers.webpush import payload
 from tidings.providers.webpush.errors import Answer, classify
 from tidings.providers.webpush.settings import (
     CONNECT_TIMEOUT,
     KEEPALIVE_EXPIRY,
     MAX_BODY,
-    REQUEST_TIMEOUT,
     GatewaySettings,
     push_headers,
 )
@@ -48,8 +52,10 @@ class WebPushProvider:
         *,
         http: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self._clock = clock
+        self._timeout = timeout
         self._signer = VapidSigner(clock)
         self._owns_http = http is None
         self._http = http
@@ -87,9 +93,10 @@ class WebPushProvider:
         if http is None:
             http = self._http = make_http_client(self._settings, self._tls)
         try:
-            # No redirects: a push endpoint that redirects is misbehaving; do not carry VAPID elsewhere.
-            async with http.post(subscription.endpoint, data=body, headers=headers, allow_redirects=False) as response:
-                answer = Answer(response.status, response.headers, await response.read())
+            async with asyncio.timeout(self._timeout):
+                answer = await _exchange(http, subscription.endpoint, body, headers)
+        except TimeoutError:
+            return Retry(f"push service did not answer in full within {self._timeout:g}s")
         except _TRANSIENT as exc:
             if netguard.refusal(exc) is not None:  # the resolver found no public address: will not change
                 return Failed(netguard.REFUSED, status=0)
@@ -101,6 +108,15 @@ class WebPushProvider:
     async def close(self) -> None:
         if self._owns_http and self._http is not None:
             await self._http.close()
+
+
+async def _exchange(http: aiohttp.ClientSession, endpoint: str, body: bytes, headers: dict[str, str]) -> Answer:
+    # No redirects: a push endpoint that redirects is misbehaving; do not carry VAPID elsewhere.
+    async with http.post(endpoint, data=body, headers=headers, allow_redirects=False) as response:
+        content, cut = await read_bounded(response.content.iter_any(), MAX_RESPONSE_BODY)
+        if cut:
+            response.close()  # the rest is never read: the connection goes, it cannot be reused mid-body
+        return Answer(response.status, response.headers, content)
 
 
 def make_http_client(
@@ -133,12 +149,9 @@ def make_http_client(
     )
     return aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(
-            total=None,
-            connect=REQUEST_TIMEOUT,  # waiting for a free pooled connection, plus connecting
-            sock_connect=CONNECT_TIMEOUT,
-            sock_read=REQUEST_TIMEOUT,
-        ),
+        # The whole exchange is bounded by the provider's total deadline; a read timeout would restart at every
+        # byte. sock_connect only moves on to a host's next address sooner.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT),
         # Proxies from HTTP(S)_PROXY / NO_PROXY when set (as httpx did); otherwise off, which also spares a
         # ~/.netrc lookup in a thread per request.
         trust_env=bool(proxies),
