@@ -53,7 +53,11 @@ def build_providers(settings: Settings, token_store: GatewayTokenStore | None = 
                 token_store=token_store,
             ),
             Platform.FCM: FcmProvider(
-                settings.fcm_url, settings.fcm_token_url, settings.gateway_ca_file, token_store=token_store
+                settings.fcm_url,
+                settings.fcm_token_url,
+                settings.gateway_ca_file,
+                token_store=token_store,
+                timeout=settings.delivery_request_timeout,
             ),
         }
     except (OSError, ssl.SSLError) as exc:  # loading gateway_ca_file
