@@ -98,11 +98,13 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until `stop()`; then finish the batches in flight and give back whatever is still held."""
         renewer = asyncio.create_task(self._keep_leases(), name=f"leases-{self.id}")
+        last_step = 0.0
         try:
             while not self._stopping.is_set():
-                if not self._has_room():
+                if not self._has_room(time.monotonic() - last_step):
                     await self._until(self._freed, timeout=self._config.poll_interval)
                     continue
+                last_step = time.monotonic()
                 self._wake.clear()
                 self._freed.clear()
                 try:
@@ -155,9 +157,10 @@ class DeliveryWorker:
                     continue  # one page per step: expansion is cheap next to sending, not free
                 expanded_one = True
                 progressed |= await self._expand(publish, now)
-            elif await self._store.finish_if_complete(publish.id, now):
-                self._finished(publish)
-                progressed = True
+            elif publish.drained:
+                if await self._store.finish_if_complete(publish.id, now):
+                    self._finished(publish)
+                    progressed = True
                 continue
             turn.append(publish)
         while turn and self._room() > 0 and not self._stopping.is_set():
@@ -278,11 +281,14 @@ class DeliveryWorker:
     def _room(self) -> int:
         return self._config.concurrency - self._in_flight
 
-    def _has_room(self) -> bool:
-        # Claim in sizeable batches when busy (fewer, larger writes), at once when idle.
-        return self._in_flight == 0 or self._room() >= max(
-            1, min(self._config.batch_size, self._config.concurrency) // 2
-        )
+    def _has_room(self, since_step: float) -> bool:
+        """Whether to look at the schedule again: when idle; when a whole batch fits (one claim and one result
+        write per batch_size devices); or when some room has been left unused for a poll interval (sends stuck
+        until their deadline must not keep the free slots idle)."""
+        room = self._room()
+        if self._in_flight == 0 or room >= min(self._config.batch_size, max(1, self._config.concurrency // 2)):
+            return True
+        return room > 0 and since_step >= self._config.poll_interval
 
     def _sent_one(self) -> None:
         self._in_flight -= 1

@@ -102,6 +102,7 @@ class ActivePublish:
     created_at: datetime
     started_at: datetime | None
     expanded: bool
+    drained: bool = False  # no row pending: done once expanded
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +143,10 @@ class DeliveryStore:
         now = as_utc(now)
         due = select(d.publish_id).where(d.publish_id == p.id, PENDING, d.next_at <= now, _unleased(now))
         anything = select(d.publish_id).where(d.publish_id == p.id, PENDING)
+        drained = not_(exists(anything))
         query = (
-            select(p.id, p.instance_id, p.created_at, p.started_at, p.expanded)
-            .where(UNFINISHED, or_(p.expanded == false(), exists(due), not_(exists(anything))))
+            select(p.id, p.instance_id, p.created_at, p.started_at, p.expanded, drained.label("drained"))
+            .where(UNFINISHED, or_(p.expanded == false(), exists(due), drained))
             .order_by(p.created_at, p.id)
             .limit(limit)
         )
@@ -152,7 +154,9 @@ class DeliveryStore:
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return [
-            ActivePublish(r.id, r.instance_id, as_utc(r.created_at), _maybe_utc(r.started_at), bool(r.expanded))
+            ActivePublish(
+                r.id, r.instance_id, as_utc(r.created_at), _maybe_utc(r.started_at), bool(r.expanded), bool(r.drained)
+            )
             for r in rows
         ]
 
