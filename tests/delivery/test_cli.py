@@ -65,6 +65,7 @@ def test_publish_to_users_is_queued_and_shown(tmp_path: Path, instance: str) -> 
     shown = json.loads(out)
     assert shown["status"] == "queued" and shown["kind"] == "users" and shown["targets"] == ["alice", "bob"]
     assert shown["devices"] == {"sent": 0, "failed": 0, "removed": 0, "skipped": 0}
+    assert shown["pending"] == 0  # not expanded yet: nothing targeted so far
     assert shown["startedAt"] is None and shown["createdAt"].endswith("Z")
 
 

@@ -196,6 +196,7 @@ def test_publish_to_users_reaches_every_gateway(
 
     status = wait_until("the publish to finish", finished)
     assert status["devices"] == {"sent": 3, "failed": 0, "removed": 1, "skipped": 0}, status
+    assert status["pending"] == 0, status
     shown = tidings_cli("publishes", "show", publish_id, "--instance", instance.id, "--json", data_dir=server.data_dir)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["devices"]["sent"] == 3

@@ -129,6 +129,7 @@ def show(publish_id: str, instance_id: str | None, as_json: bool, data_dir: Path
         ("failed", str(devices["failed"])),
         ("removed", f"{devices['removed']} (dead tokens, devices deleted)"),
         ("skipped", str(devices["skipped"])),
+        ("pending", f"{status['pending']} (being sent or waiting for a retry)"),
         ("delivered", f"{reports['delivery']} (reported by devices)"),
         ("opened", f"{reports['open']} (reported by devices)"),
         ("created_at", status["createdAt"] or "-"),

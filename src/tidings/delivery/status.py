@@ -9,11 +9,12 @@ from tidings.storage import Storage
 
 
 async def publish_status(storage: Storage, instance_id: str, publish_id: str) -> dict[str, Any] | None:
-    """{"publishId", "status", "kind", "targets", "devices": {sent, failed, removed, skipped},
+    """{"publishId", "status", "kind", "targets", "devices": {sent, failed, removed, skipped}, "pending",
     "reports": {delivery, open}, "createdAt", "startedAt", "finishedAt"}; None if there is no such publish.
 
-    `devices` counts recorded results (a device retried counts once); `reports` counts devices that
-    reported the notification through the reporting API (the SDKs' delivery and open receipts).
+    `devices` counts recorded results (a device retried counts once); `pending` counts target devices without
+    a result yet (being sent, or waiting for a retry); `reports` counts devices that reported the
+    notification through the reporting API (the SDKs' delivery and open receipts).
     """
     progress = await storage.delivery.status(instance_id, publish_id)
     if progress is None:
@@ -26,6 +27,7 @@ async def publish_status(storage: Storage, instance_id: str, publish_id: str) ->
         "kind": publish.kind,
         "targets": list(publish.targets),
         "devices": dict(progress.devices),
+        "pending": progress.pending,
         "reports": {"delivery": reports.get("delivery", 0), "open": reports.get("open", 0)},
         "createdAt": _iso(publish.created_at),
         "startedAt": _iso(progress.started_at),
