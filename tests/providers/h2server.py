@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h2.config
 import h2.connection
@@ -128,8 +128,7 @@ class ServerConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's TLS transport does not subclass it
         self.server.connections.append(self)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values=self.server.settings)
         self.h2.initiate_connection()

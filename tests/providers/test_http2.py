@@ -243,17 +243,41 @@ async def test_headers_then_a_stalled_body_end_at_the_deadline_and_the_connectio
     assert len(server.connections) == 1  # the peer was alive (it sent headers): the connection is kept
 
 
-async def test_a_silent_connection_is_dropped_at_the_deadline_and_the_next_request_reconnects() -> None:
-    async def silent_on_first(exchange: Exchange) -> None:
-        if exchange.connection is exchange.connection.server.connections[0]:
+async def test_a_stream_a_live_peer_leaves_unanswered_times_out_and_the_connection_stays() -> None:
+    async def silent_once(exchange: Exchange) -> None:
+        if exchange.path == "/silent":
             await asyncio.sleep(3600)
         await exchange.respond(200)
 
-    async with H2Server(silent_on_first) as server:
+    async with H2Server(silent_once) as server:
+        client = client_for(server, timeout=DEADLINE)
+        try:
+            with pytest.raises(RequestTimeout):
+                await client.request(server.url, "/silent", HEADERS, b"{}")
+            await asyncio.sleep(DEADLINE + 0.5)  # the PING sent at the timeout was answered: nothing is dropped
+            assert (await client.request(server.url, "/fine", HEADERS, b"{}")).status == 200
+        finally:
+            await client.aclose()
+    assert len(server.connections) == 1
+
+
+async def test_a_peer_that_stops_reading_is_dropped_after_an_unanswered_ping() -> None:
+    async def go_deaf(exchange: Exchange) -> None:
+        if exchange.connection is exchange.connection.server.connections[0]:
+            assert exchange.connection.transport is not None
+            exchange.connection.transport.pause_reading()  # as good as a TCP path dropped without a word
+            await asyncio.sleep(3600)
+        await exchange.respond(200)
+
+    async with H2Server(go_deaf) as server:
         client = client_for(server, timeout=DEADLINE)
         try:
             with pytest.raises(RequestTimeout):
                 await client.request(server.url, "/x", HEADERS, b"{}")
+            deadline = time.monotonic() + DEADLINE + SLACK
+            while client.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert client.connections == 0
             assert (await client.request(server.url, "/y", HEADERS, b"{}")).status == 200
         finally:
             await client.aclose()

@@ -17,8 +17,9 @@ What it guarantees, each a rule of RFC 9113 or a lesson of running against real 
   bodies respect the peer's flow-control windows.
 - Every request finishes within `timeout` seconds in all: connecting (or waiting for another request's connect),
   waiting for a free stream, sending, the headers and the body. Then it raises RequestTimeout and its stream is
-  cancelled (RST_STREAM CANCEL); the connection stays for the others, unless nothing at all came from the peer
-  since the request was sent: a silent connection is presumed dead and dropped, so the next request reconnects.
+  cancelled (RST_STREAM CANCEL); the connection stays for the others, but is sent a PING: one not answered
+  within `timeout` means a dead connection (a TCP path dropped silently), which is closed, so later requests
+  reconnect instead of timing out on it too.
 - At most `max_body` bytes of an answer are kept; past that the stream is cancelled and the answer returned
   truncated, so a peer streaming a huge body costs neither memory nor the deadline.
 - GOAWAY: requests the peer will not process (stream id above its last_stream_id) fail with StreamRefused, safe
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -208,6 +210,7 @@ class Http2Client:
                 for _ in range(MAX_CONNECTION_ATTEMPTS):
                     if self._closed:
                         raise ConnectionClosed("the client is closed")
+                    sent_at = 0.0  # a deadline passing while connecting says nothing about an older connection
                     connection = self._current.get(origin)
                     if connection is None or not connection.usable:
                         connection = await self._connect(origin)
@@ -218,10 +221,10 @@ class Http2Client:
                         continue  # GOAWAY or loss before this request got a stream: nothing sent, take another
                 raise ConnectionClosed("no usable connection: the gateway closed each one before a request")
         except TimeoutError:
-            if connection is not None and sent_at and connection.last_received < sent_at:
-                # Not one byte since the request went out, for the whole deadline: presume the connection dead
-                # (a silently dropped TCP path) rather than let every later request time out on it too.
-                connection.abort(ConnectionClosed("no answer from the gateway within the deadline"))
+            if connection is not None and sent_at:
+                # A peer that stalls one stream is still there; a silently dropped TCP path is not, and every later
+                # request would time out on it too. A PING tells them apart.
+                connection.check_alive()
             raise RequestTimeout(f"no complete answer within {self.timeout:g}s") from None
 
     async def aclose(self) -> None:
@@ -282,7 +285,7 @@ class Http2Client:
                 connection.abort(ConnectError("connect abandoned"))
 
     def _new_connection(self) -> _Connection:
-        connection = _Connection(self.max_body, self._forget)
+        connection = _Connection(self.max_body, self._forget, self.timeout)
         self._open.add(connection)
         return connection
 
@@ -312,7 +315,7 @@ class _Stream:
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection: the h2 state machine fed by the transport, one future per stream."""
 
-    def __init__(self, max_body: int, on_lost: Callable[[_Connection], None]) -> None:
+    def __init__(self, max_body: int, on_lost: Callable[[_Connection], None], ping_timeout: float) -> None:
         self._h2 = h2.connection.H2Connection(_CONFIG)
         self._h2.local_settings = h2.settings.Settings(client=True, initial_values=_LOCAL_SETTINGS)
         self._h2.encoder = _Encoder()
@@ -332,7 +335,8 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self._forgotten = False  # the client was told this connection is gone
         self._flush_scheduled = False
-        self.last_received = 0.0  # loop time of the last bytes from the peer
+        self._ping_timeout = ping_timeout
+        self._ping: tuple[bytes, asyncio.TimerHandle] | None = None  # a PING awaiting its ACK, and its deadline
 
     @property
     def usable(self) -> bool:
@@ -464,7 +468,6 @@ class _Connection(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        self.last_received = self._loop.time()
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -558,6 +561,24 @@ class _Connection(asyncio.Protocol):
             self.ready.set_exception(ConnectError(f"GOAWAY from the gateway at connect ({detail})"))
         self._close_when_idle()
 
+    def check_alive(self) -> None:
+        """Send a PING; drop the connection if its ACK does not come within the ping timeout."""
+        if self._ping is not None or self.closed:
+            return
+        data = os.urandom(8)
+        self._h2.ping(data)
+        self._flush()
+        self._ping = (data, self._loop.call_later(self._ping_timeout, self._ping_expired))
+
+    def _ping_expired(self) -> None:
+        self._ping = None
+        self.abort(ConnectionClosed("the gateway did not answer a PING: connection presumed dead"))
+
+    def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
+        if self._ping is not None and event.ping_data == self._ping[0]:
+            self._ping[1].cancel()
+            self._ping = None
+
     # -- the end -----------------------------------------------------------------------------------------------
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -593,6 +614,9 @@ class _Connection(asyncio.Protocol):
 
     def _fail_all(self, error: Http2Error) -> None:
         self.closed = True
+        if self._ping is not None:
+            self._ping[1].cancel()
+            self._ping = None
         for stream_id in list(self._streams):
             self._finish(stream_id, error)
         self._wake_all()
@@ -624,4 +648,5 @@ _HANDLERS: dict[type[h2.events.Event], Callable[[_Connection, h2.events.Event], 
     h2.events.WindowUpdated: _Connection._on_window,  # type: ignore[dict-item]
     h2.events.RemoteSettingsChanged: _Connection._on_settings,  # type: ignore[dict-item]
     h2.events.ConnectionTerminated: _Connection._on_goaway,  # type: ignore[dict-item]
+    h2.events.PingAckReceived: _Connection._on_ping_ack,  # type: ignore[dict-item]
 }
