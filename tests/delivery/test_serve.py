@@ -89,6 +89,7 @@ def test_a_publish_is_delivered_dead_subscriptions_removed_and_the_status_told(
         "kind": "interests",
         "targets": ["news"],
         "devices": {"sent": 2, "failed": 0, "removed": 1, "skipped": 0},
+        "pending": 0,
         "reports": {"delivery": 0, "open": 0},
     }
     for _, subscription in devices[:2]:
