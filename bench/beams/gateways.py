@@ -11,6 +11,11 @@ latencies (same machine, same clock). The driver talks to each process over a Pi
     ("count",)    -> how many requests arrived since the last ("clear",)
     ("clear",)    -> None
     ("stop",)     -> the process exits
+    ("more", n, key) -> n more devices: {"ids": [...], "tokens": [...]} (Web Push: subscriptions bound to VAPID
+                        key `key`; APNs: hex tokens, `key` ignored), for a second instance or inserted devices
+
+`lean=True` swaps in the cheaper gateways of lean.py (same checks where it matters, verification cached and
+decryption sampled), for runs where the strict emulators would be the bottleneck being measured.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 import hypercorn.config
 from tests.support.emulators.apns import ApnsEmulator, Received
 from tests.support.emulators.webpush import ReceivedPush, WebPushEmulator, token_for
+
+from bench.beams import lean as lean_gateways
 
 
 class _TimedWebPush(WebPushEmulator):
@@ -46,10 +53,12 @@ class _StampedList(list[Received]):
         super().append(item)
 
 
-def _serve(conn: Connection, arrivals: list[tuple[float, int, str]], clear: Any) -> None:
+def _serve(conn: Connection, arrivals: list[tuple[float, int, str]], clear: Any, more: Any) -> None:
     while True:
-        command = conn.recv()[0]
-        if command == "arrivals":
+        command, *args = conn.recv()
+        if command == "more":
+            conn.send(more(*args))
+        elif command == "arrivals":
             conn.send(list(arrivals))
         elif command == "count":
             conn.send(len(arrivals))
@@ -60,41 +69,48 @@ def _serve(conn: Connection, arrivals: list[tuple[float, int, str]], clear: Any)
             return
 
 
-def webpush_main(conn: Connection, subscriptions: int, vapid_public_key: str) -> None:
+def webpush_main(conn: Connection, subscriptions: int, vapid_public_key: str, lean: bool = False) -> None:
     """Start the Web Push emulator, make `subscriptions` browser subscriptions bound to the instance's VAPID key,
     send back {"origin", "tokens"} (device tokens as the web SDK registers them), then answer commands."""
-    timed = _TimedWebPush()
+    timed = lean_gateways.LeanWebPush() if lean else _TimedWebPush()
     with timed as push:
-        subs = [push.new_subscription(application_server_key=vapid_public_key) for _ in range(subscriptions)]
-        conn.send({"origin": push.origin, "tokens": [token_for(sub) for sub in subs]})
-        del subs  # the emulator keeps what it needs to decrypt
 
+        def more(n: int, key: str) -> dict[str, list[str]]:
+            subs = [push.new_subscription(application_server_key=key) for _ in range(n)]
+            return {"ids": [sub.id for sub in subs], "tokens": [token_for(sub) for sub in subs]}
+
+        conn.send({"origin": push.origin, "tokens": more(subscriptions, vapid_public_key)["tokens"]})
         arrivals = timed.arrivals
 
         def clear() -> None:
             arrivals.clear()
             push.reset()
 
-        _serve(conn, arrivals, clear)
+        _serve(conn, arrivals, clear, more)
 
 
-def apns_main(conn: Connection, devices: int, topic: str) -> None:
+def apns_main(conn: Connection, devices: int, topic: str, lean: bool = False) -> None:
     """Start the APNs emulator, register a .p8 key and `devices` device tokens for `topic`, send back the URLs,
     CA, key and tokens, then answer commands."""
     # Hypercorn ends an HTTP/2 connection after 1000 requests (keep_alive_max_requests), with streams in flight;
     # APNs does not, and the resent streams would show up as duplicates and retries. This process only.
     hypercorn.config.Config.keep_alive_max_requests = 2**31
-    with ApnsEmulator() as apns:
+    emulator = lean_gateways.LeanApns() if lean else ApnsEmulator()
+    with emulator as apns:
         stamped = _StampedList()
         apns.requests = stamped
         key = apns.add_key()
-        tokens = [apns.register_device(topic=topic) for _ in range(devices)]
+
+        def more(n: int, _vapid_key: str | None = None) -> dict[str, list[str]]:
+            tokens = [apns.register_device(topic=topic) for _ in range(n)]
+            return {"ids": tokens, "tokens": tokens}
+
         conn.send({"url": apns.url, "sandbox_url": apns.sandbox_url, "ca_file": str(apns.ca_file),
                    "key_id": key.key_id, "team_id": key.team_id, "private_key_pem": key.private_key_pem,
-                   "tokens": tokens})
+                   "tokens": more(devices)["tokens"]})
 
         def clear() -> None:
             stamped.arrivals.clear()
             stamped.clear()
 
-        _serve(conn, stamped.arrivals, clear)
+        _serve(conn, stamped.arrivals, clear, more)

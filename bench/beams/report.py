@@ -1,4 +1,4 @@
-"""The Beams bench's text table and its Markdown section for bench/RESULTS.md."""
+"""The Beams bench's text tables and its Markdown subsection for bench/RESULTS.md (under "## bench/beams")."""
 
 from __future__ import annotations
 
@@ -7,21 +7,41 @@ import importlib.metadata
 import os
 import platform
 import statistics
+from collections.abc import Callable
 
-from bench.beams.runner import Round, Run
+from bench.beams.fairness import Fairness, FairRound
+from bench.beams.runner import Options, Round, Run
 
 COLUMNS = [
-    ("round", "measured publish"),
+    ("round", "measured publish (with worker processes: how many ran)"),
     ("notif/s", "notifications per second: publish request sent to the last notification at a gateway"),
+    ("steady/s", "... between the 10th and the 90th percentile arrival (without ramp-up and tail)"),
     ("first ms", "publish sent to the first notification at a gateway"),
     ("p50 ms", "publish-to-gateway latency of the notifications, median"),
     ("p99 ms", "... 99th percentile"),
     ("done s", "publish sent to status `done` (every result recorded)"),
-    ("srv us/notif", "server CPU (user+sys, from /proc) from publish to done, per notification"),
-    ("srv CPU%", "server CPU over that time (100% = one core)"),
+    ("srv us/notif", "server-side CPU (user+sys from /proc: `tidings serve` and any `tidings worker` processes) "
+                     "from publish to done, per notification"),
+    ("db us/notif", "CPU of the PostgreSQL backends serving the bench's database, per notification"),
+    ("notif/CPU-s", "notifications per server-side CPU-second (tidings processes + PostgreSQL backends): the "
+                    "throughput one core would give"),
+    ("srv CPU%", "server-side CPU over that time (100% = one core)"),
     ("gw us/notif", "CPU of the two gateway emulators per notification"),
     ("foreign%", "CPU used by other processes on the machine meanwhile (100% = one core): a noise indicator"),
     ("arrived", "notifications accepted by the gateways / expected"),
+]
+
+FAIR_COLUMNS = [
+    ("round", "measured round"),
+    ("B", "`alone`: instance B's publish with nothing else to do; `under`: sent while A's big publish runs"),
+    ("B last ms", "B's publish request sent to B's last notification at a gateway"),
+    ("B first ms", "... to B's first"),
+    ("A out", "A's notifications already at the gateways when B published"),
+    ("A notif/s", "A's notifications per second, its publish to its last notification"),
+    ("A left s", "B's publish to A's last notification (B's wait if publishes went one after the other)"),
+    ("srv us/notif", "server-side CPU per notification over the round (A's and B's)"),
+    ("db us/notif", "PostgreSQL backends' CPU per notification"),
+    ("foreign%", "CPU of other processes meanwhile (100% = one core)"),
 ]
 
 
@@ -51,56 +71,70 @@ def machine_info() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": ", ".join(f"{d} {_version(d)}" for d in ("aiohttp", "uvloop", "httpx", "h2", "sqlalchemy",
-                                                              "aiosqlite", "http-ece", "hypercorn")),
+                                                              "aiosqlite", "asyncpg", "http-ece", "hypercorn")),
     }
 
 
-def _row(name: str, r: Round) -> list[str]:
+def _cells(name: str, get: Callable[[str], float], arrived: str) -> list[str]:
     return [
         name,
-        f"{r.notifications_per_s:,.0f}",
-        f"{r.first_ms:.0f}",
-        f"{r.p50_ms:.0f}",
-        f"{r.p99_ms:.0f}",
-        f"{r.done_s:.2f}",
-        f"{r.server_us_per_notification:.0f}",
-        f"{r.server_cpu_pct:.0f}",
-        f"{r.gateways_us_per_notification:.0f}",
-        f"{r.foreign_cpu_pct:.0f}",
-        f"{r.arrived}/{r.expected}" + (f" ({r.failed} refused)" if r.failed else ""),
+        f"{get('notifications_per_s'):,.0f}",
+        f"{get('steady_per_s'):,.0f}",
+        f"{get('first_ms'):.0f}",
+        f"{get('p50_ms'):.0f}",
+        f"{get('p99_ms'):.0f}",
+        f"{get('done_s'):.2f}",
+        f"{get('server_us_per_notification'):.0f}",
+        f"{get('db_us_per_notification'):.0f}",
+        f"{get('per_cpu_s'):,.0f}",
+        f"{get('server_cpu_pct'):.0f}",
+        f"{get('gateways_us_per_notification'):.0f}",
+        f"{get('foreign_cpu_pct'):.0f}",
+        arrived,
     ]
 
 
-def _median(run: Run) -> list[str]:
-    def med(attr: str) -> float:
-        return float(statistics.median(float(getattr(r, attr)) for r in run.rounds))
+def _label(i: int, r: Round) -> str:
+    return f"{i + 1}" + (f" ({r.procs} proc)" if r.procs else "")
 
-    arrived = min(r.arrived for r in run.rounds)
-    return [
-        "median",
-        f"{med('notifications_per_s'):,.0f}",
-        f"{med('first_ms'):.0f}",
-        f"{med('p50_ms'):.0f}",
-        f"{med('p99_ms'):.0f}",
-        f"{med('done_s'):.2f}",
-        f"{med('server_us_per_notification'):.0f}",
-        f"{med('server_cpu_pct'):.0f}",
-        f"{med('gateways_us_per_notification'):.0f}",
-        f"{med('foreign_cpu_pct'):.0f}",
-        f"min {arrived}/{run.rounds[0].expected}",
-    ]
+
+def _getter(r: Round) -> Callable[[str], float]:
+    return lambda attr: float(getattr(r, attr))
 
 
 def _rows(run: Run) -> list[list[str]]:
-    rows = [_row(str(i + 1), r) for i, r in enumerate(run.rounds)]
-    if len(run.rounds) > 1:
-        rows.append(_median(run))
+    rows = [_cells(_label(i, r), _getter(r), f"{r.arrived}/{r.expected}" + (f" ({r.failed} refused)" if r.failed
+                                                                             else ""))
+            for i, r in enumerate(run.rounds)]
+    for procs in sorted({r.procs for r in run.rounds}):
+        group = [r for r in run.rounds if r.procs == procs]
+        if len(group) > 1:
+            def med(attr: str, group: list[Round] = group) -> float:
+                return float(statistics.median(float(getattr(r, attr)) for r in group))
+
+            rows.append(_cells("median" + (f" ({procs} proc)" if procs else ""), med,
+                               f"min {min(r.arrived for r in group)}/{group[0].expected}"))
     return rows
 
 
-def table(run: Run) -> str:
-    head = [c for c, _ in COLUMNS]
-    rows = _rows(run)
+def _fair_rows(run: Fairness) -> list[list[str]]:
+    def cells(name: str, r: FairRound) -> list[str]:
+        under = r.kind == "under"
+        return [name, r.kind, f"{r.b_ms:.0f}", f"{r.b_first_ms:.0f}", f"{r.a_before}" if under else "",
+                f"{r.a_per_s:,.0f}" if under else "", f"{r.a_left_s:.1f}" if under else "",
+                f"{r.server_us_per_notification:.0f}", f"{r.db_us_per_notification:.0f}", f"{r.foreign_cpu_pct:.0f}"]
+
+    rows = [cells(str(i // 2 + 1), r) for i, r in enumerate(run.rounds)]
+    for kind in ("alone", "under"):
+        group = [r for r in run.rounds if r.kind == kind]
+        if len(group) > 1:
+            med = {a: statistics.median(getattr(r, a) for r in group) for a in FairRound.__dataclass_fields__
+                   if a != "kind"}
+            rows.append(cells("median", FairRound(kind=kind, **med)))
+    return rows
+
+
+def _text(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(head, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
@@ -108,36 +142,61 @@ def table(run: Run) -> str:
     return "\n".join(lines)
 
 
-def markdown(run: Run, info: dict[str, str], command: str, title: str) -> str:
+def table(run: Run | Fairness) -> str:
+    if isinstance(run, Fairness):
+        return _text([c for c, _ in FAIR_COLUMNS], _fair_rows(run))
+    return _text([c for c, _ in COLUMNS], _rows(run))
+
+
+def _setup(opts: Options, database: str) -> str:
+    if opts.workers_processes:
+        server = (f"`tidings serve` with TIDINGS_DELIVERY_WORKERS=0 and "
+                  f"{' or '.join(map(str, opts.workers_processes))} `tidings worker` process(es)"
+                  + (" (rounds interleaved; the unused process SIGSTOPped while idle)"
+                     if len(opts.workers_processes) > 1 else ""))
+    else:
+        server = "one `tidings serve` (1 delivery worker in it)"
+    return (f"{server}, {database}, default concurrency, log level {opts.server_log_level}"
+            + (f", server code from `{opts.tidings_src}` (PYTHONPATH)" if opts.tidings_src else "")
+            + "; " + ("the lean gateways of bench/beams/lean.py" if opts.lean_gateways else
+                      "the test suite's Web Push and APNs (HTTP/2, TLS) emulators")
+            + " in a process each; "
+            + ("CPU pinning: server side on CPU 0 (taskset), gateways and driver on CPU 1; PostgreSQL not pinned"
+               if opts.pin else "no CPU pinning (everything shares the machine's CPUs)"))
+
+
+def markdown(run: Run | Fairness, info: dict[str, str], command: str, title: str) -> str:
     opts = run.options
-    devices = 2 * opts.users
+    fair = isinstance(run, Fairness)
+    default = (f"Fairness: {opts.small_devices} devices of B during {opts.big_devices} of A" if fair
+               else f"Publish to {opts.users} users, {2 * opts.users} devices (web + APNs)")
     lines = [
         "",
-        "## bench/beams",
-        "",
-        f"### {title or f'Publish to {opts.users} users, {devices} devices (web + APNs)'}",
+        f"### {title or default}",
         "",
         f"- date: {info['date']}",
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), kernel {info['kernel']}, Python {info['python']}",
         f"- versions: {info['versions']}",
         f"- command: `{command}` (from the repository root, with `.venv/bin/python`)",
-        f"- setup: one `tidings serve` (SQLite, 1 delivery worker, default concurrency, log level warning); the test "
-        f"suite's Web Push and APNs (HTTP/2, TLS) emulators in a process each, on the same machine; "
-        f"{opts.users} users x 2 devices registered through the device API ({run.register_requests} requests: "
-        f"POST device + PUT user with a Beams Token, {run.register_s:.1f}s); APNs credentials and VAPID subject "
-        f"set with `tidings instances configure`; one unmeasured warm-up publish to {opts.warmup_users} users",
-        f"- each round: one `POST .../publishes/users` naming all {opts.users} users -> {devices} notifications; "
-        f"server RSS at the end {run.server_rss_mb:.0f} MB; no CPU pinning (the server, both emulators and this "
-        f"driver share the {info['nproc']} CPUs, so notif/s and latency are bounded by the machine, not by the "
-        f"server alone: the server's own cost is `srv us/notif`)",
-        "",
-        "| " + " | ".join(c for c, _ in COLUMNS) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|",
+        f"- setup: {_setup(opts, run.database)}; server RSS at the end {run.server_rss_mb:.0f} MB",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(run)]
-    lines += ["", "Columns: " + "; ".join(f"**{c}** {d}" for c, d in COLUMNS) + ".", ""]
-    lines += [f"- round {i + 1}: machine busy before {r.busy_before_pct:.0f}%, last notification at "
-              + ", ".join(f"{name} {t:.2f}s" for name, t in sorted(r.last_s.items()))
-              + f", status devices {r.status_devices}" for i, r in enumerate(run.rounds)]
-    lines.append("")
+    if isinstance(run, Run):
+        lines.append(f"- devices: {opts.users} users x 2 registered through the device API "
+                     f"({run.register_requests} requests, {run.register_s:.1f}s); one unmeasured warm-up publish "
+                     f"to {opts.warmup_users} users per variant")
+        columns, rows = COLUMNS, _rows(run)
+    else:
+        lines.append(f"- devices inserted in the database ({run.insert_s:.1f}s); B's publish sent once "
+                     f"{opts.big_start} of A's notifications were at the gateways")
+        columns, rows = FAIR_COLUMNS, _fair_rows(run)
+    lines += ["", "| " + " | ".join(c for c, _ in columns) + " |",
+              "|" + "|".join(["---"] * (2 if fair else 1) + ["---:"] * (len(columns) - (2 if fair else 1))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "Columns: " + "; ".join(f"**{c}** {d}" for c, d in columns) + ".", ""]
+    if isinstance(run, Run):
+        lines += [f"- round {_label(i, r)}: machine busy before {r.busy_before_pct:.0f}%, gateways us/notif "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.gateways_us.items()))
+                  + ", last notification at " + ", ".join(f"{k} {t:.2f}s" for k, t in sorted(r.last_s.items()))
+                  + f", status devices {r.status_devices}" for i, r in enumerate(run.rounds)]
+        lines.append("")
     return "\n".join(lines)

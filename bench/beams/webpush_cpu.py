@@ -6,6 +6,11 @@ The emulator runs in a process of its own (`gateways.webpush_main`), so only the
 `time.process_time()` of this process over the measured sends, divided by the sends. The provider's pool is
 sized as `tidings serve` sizes it (delivery_concurrency x workers, `--pool`); `-c` is how many sends are in
 flight at once. One unmeasured warm-up round first (connections opened, JWT signed).
+
+After each round of sends, the same process measures the bare RFC 8291 encryption of as many messages
+(`tidings.providers.webpush.payload.encrypt`: a fresh ECDH key per message, as the provider does; the
+subscriptions decoded beforehand) and prints the ratio send / encryption: what the provider costs beyond the
+cryptography it cannot avoid.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.beams.gateways import webpush_main
 from tidings.beams import vapid
 from tidings.beams.models import Device, Instance, Platform, Publish
+from tidings.beams.validation import decode_web_subscription
 from tidings.providers.base import Delivered
-from tidings.providers.webpush import WebPushProvider
+from tidings.providers.webpush import WebPushProvider, payload
 
 
 @dataclass
@@ -32,9 +39,12 @@ class _Settings:
     push_allow_private_networks: bool = True  # the emulator is on 127.0.0.1
 
 
+PAYLOAD: dict[str, Any] = {"web": {"notification": {"title": "Hello", "body": "bench"}}}
+
+
 async def _round(provider: WebPushProvider, instance: Instance, devices: list[Device], n: int, c: int) -> float:
     publish = Publish(id=f"pubid-{uuid.uuid4()}", instance_id=instance.id, kind="users", targets=("u",),
-                      payload={"web": {"notification": {"title": "Hello", "body": "bench"}}})
+                      payload=PAYLOAD)
     queue = iter(range(n))
     bad: list[object] = []
 
@@ -52,16 +62,36 @@ async def _round(provider: WebPushProvider, instance: Instance, devices: list[De
     return used / n * 1e6
 
 
+def _encryption(instance: Instance, tokens: list[str], n: int) -> float:
+    """CPU us per bare encryption of the bench's message, `n` messages over the subscriptions in turn."""
+    subscriptions = [decode_web_subscription(t) for t in tokens]
+    plaintext = payload.message_bytes(instance.id, f"pubid-{uuid.uuid4()}", PAYLOAD["web"])
+    start = time.process_time()
+    for i in range(n):
+        payload.encrypt(plaintext, subscriptions[i % len(subscriptions)])
+    return (time.process_time() - start) / n * 1e6
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 async def _main(args: argparse.Namespace, instance: Instance, tokens: list[str]) -> None:
     devices = [Device(id=f"web-{i}", instance_id=instance.id, platform=Platform.WEB, token=t)
                for i, t in enumerate(tokens)]
     provider = WebPushProvider(_Settings(delivery_concurrency=args.pool))
     try:
         await _round(provider, instance, devices, min(args.n, 200), max(args.c))
+        _encryption(instance, tokens, min(args.n, 200))
         for c in args.c:
-            results = [await _round(provider, instance, devices, args.n, c) for _ in range(args.rounds)]
-            print(f"concurrency {c:4d}: CPU us/send " + ", ".join(f"{r:.0f}" for r in results)
-                  + f"  (median {sorted(results)[len(results) // 2]:.0f})", flush=True)
+            sends, crypto = [], []
+            for _ in range(args.rounds):
+                sends.append(await _round(provider, instance, devices, args.n, c))
+                crypto.append(_encryption(instance, tokens, args.n))
+            print(f"concurrency {c:4d}: CPU us/send " + ", ".join(f"{r:.0f}" for r in sends)
+                  + f"  (median {_median(sends):.0f}); bare encryption us/message "
+                  + ", ".join(f"{r:.0f}" for r in crypto) + f"  (median {_median(crypto):.0f}); "
+                  f"send / encryption {_median(sends) / _median(crypto):.2f}x", flush=True)
     finally:
         await provider.close()
 
