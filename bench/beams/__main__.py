@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="--fairness: B publishes once this many of A's notifications arrived (default 1000)")
     p.add_argument("--tidings-src", metavar="DIR", help="run the server side from another checkout's src "
                    "(PYTHONPATH), e.g. a `git worktree` of an older commit")
+    p.add_argument("--compare-src", metavar="DIR", help="also run the server side from DIR (\"before\"), with "
+                   "gateways, database and server of its own, rounds alternating with this code's (\"after\")")
     p.add_argument("--markdown", metavar="FILE", help="append a Markdown subsection to FILE")
     p.add_argument("--title", default="", help="title of the Markdown subsection")
     return p
@@ -68,8 +70,8 @@ def main() -> None:
     opts = Options(users=args.users, rounds=args.rounds, warmup_users=min(args.warmup_users, args.users),
                    timeout=args.timeout, server_log_level=args.server_log_level, quiet_pct=args.quiet_pct,
                    quiet_wait=args.quiet_wait, database=args.database, workers_processes=variants, pin=args.pin,
-                   lean_gateways=args.lean_gateways, tidings_src=args.tidings_src, big_devices=args.big,
-                   small_devices=args.small, big_start=args.big_start)
+                   lean_gateways=args.lean_gateways, tidings_src=args.tidings_src, compare_src=args.compare_src,
+                   big_devices=args.big, small_devices=args.small, big_start=args.big_start)
     if args.fairness:
         print(f"bench/beams --fairness: B's {opts.small_devices} devices alone and during A's "
               f"{opts.big_devices}, {opts.rounds} rounds each ...", flush=True)

@@ -16,16 +16,18 @@ Then, `rounds` times, two measured rounds:
   behind A if publishes were served one after the other).
 
 Every notification is told apart by its device token (APNs) or subscription id (Web Push) at the gateways.
+With `--compare-src DIR`, a second set-up runs the server side from DIR and the rounds alternate between the two.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
 from bench.beams.database import insert_devices
-from bench.beams.runner import Options, arrived, publish, quiet, until_done
+from bench.beams.runner import Options, arrived, codes, publish, quiet, until_done
 from bench.beams.stack import TOPIC, Stack
 
 
@@ -44,6 +46,7 @@ class FairRound:
     foreign_cpu_pct: float = 0.0
     busy_before_pct: float = 0.0
     failed: int = 0  # gateway answers other than success
+    code: str = ""  # with --compare-src: "after" or "before"
 
 
 @dataclass
@@ -105,38 +108,49 @@ async def _round(stack: Stack, kind: str, b: tuple[str, str], b_keys: set[str], 
     return r
 
 
+async def _prepare(stack: Stack, opts: Options) -> tuple[tuple[str, str], set[str]]:
+    """Instance B, both instances' devices in the database; returns (B's id and secret, B's gateway keys)."""
+    b = await stack.add_instance()
+    a_web = stack.web.ask("more", opts.big_devices // 2, stack.vapid_keys[stack.instance_id])
+    a_apns = stack.apns.ask("more", opts.big_devices - opts.big_devices // 2)
+    b_web = stack.web.ask("more", opts.small_devices // 2, stack.vapid_keys[b[0]])
+    b_apns = stack.apns.ask("more", opts.small_devices - opts.small_devices // 2)
+    await insert_devices(stack.db.url, stack.instance_id, [("web", tok) for tok in a_web["tokens"]]
+                         + [("apns", tok) for tok in a_apns["tokens"]], "big", TOPIC)
+    await insert_devices(stack.db.url, b[0], [("web", tok) for tok in b_web["tokens"]]
+                         + [("apns", tok) for tok in b_apns["tokens"]], "small", TOPIC)
+    return b, set(b_web["ids"]) | set(b_apns["ids"])
+
+
 async def run_fairness(opts: Options) -> Fairness:
     result = Fairness(opts)
     started = time.monotonic()
-    variants = opts.workers_processes or [0]
-    async with Stack(opts, web_devices=0, apns_devices=0, worker_processes=max(variants)) as stack:
-        result.log, result.database = stack.log, stack.db.describe()
-        stack.server.use(max(variants))
-        b = await stack.add_instance()
-        a_web = stack.web.ask("more", opts.big_devices // 2, stack.vapid_keys[stack.instance_id])
-        a_apns = stack.apns.ask("more", opts.big_devices - opts.big_devices // 2)
-        b_web = stack.web.ask("more", opts.small_devices // 2, stack.vapid_keys[b[0]])
-        b_apns = stack.apns.ask("more", opts.small_devices - opts.small_devices // 2)
-        t = time.monotonic()
-        await insert_devices(stack.db.url, stack.instance_id, [("web", tok) for tok in a_web["tokens"]]
-                             + [("apns", tok) for tok in a_apns["tokens"]], "big", TOPIC)
-        await insert_devices(stack.db.url, b[0], [("web", tok) for tok in b_web["tokens"]]
-                             + [("apns", tok) for tok in b_apns["tokens"]], "small", TOPIC)
-        result.insert_s = time.monotonic() - t
-        b_keys = set(b_web["ids"]) | set(b_apns["ids"])
-        await _round(stack, "alone", b, b_keys, opts)  # warm-up: connections, JWTs, code paths
+    procs = max(opts.workers_processes or [0])
+    async with contextlib.AsyncExitStack() as stacks:
+        setups: dict[str, tuple[Stack, tuple[str, str], set[str]]] = {}
+        for code, code_opts in codes(opts):
+            stack = await stacks.enter_async_context(
+                Stack(code_opts, web_devices=0, apns_devices=0, worker_processes=procs, tag=code))
+            result.log = ", ".join(filter(None, [result.log, stack.log]))
+            result.database = stack.db.describe()
+            t = time.monotonic()
+            b, b_keys = await _prepare(stack, opts)
+            result.insert_s = time.monotonic() - t
+            await _round(stack, "alone", b, b_keys, opts)  # warm-up: connections, JWTs, code paths
+            setups[code] = (stack, b, b_keys)
         result.setup_s = time.monotonic() - started
         for i in range(opts.rounds):
-            for kind in ("alone", "under"):
-                busy = await quiet(opts.quiet_pct, opts.quiet_wait)
-                r = await _round(stack, kind, b, b_keys, opts)
-                r.busy_before_pct = busy
-                print(f"    round {i + 1} {kind:5s}: B's {r.b_arrived} notifications {r.b_first_ms:.0f}-"
-                      f"{r.b_ms:.0f} ms after its publish"
-                      + (f"; A had {r.a_before} of {opts.big_devices} out then, {r.a_per_s:,.0f}/s over "
-                         f"{r.a_window_s:.1f}s, {r.a_left_s:.1f}s after B's publish" if kind == "under" else "")
-                      + f"; server {r.server_us_per_notification:.0f} us/notification, busy before {busy:.0f}%,"
-                      f" foreign {r.foreign_cpu_pct:.0f}%", flush=True)
-                result.rounds.append(r)
-        result.server_rss_mb = stack.server.rss_mb()
+            for code, (stack, b, b_keys) in setups.items():
+                for kind in ("alone", "under"):
+                    busy = await quiet(opts.quiet_pct, opts.quiet_wait)
+                    r = await _round(stack, kind, b, b_keys, opts)
+                    r.busy_before_pct, r.code = busy, code
+                    print(f"    round {i + 1}{' ' + code if code else ''} {kind:5s}: B's {r.b_arrived} "
+                          f"notifications {r.b_first_ms:.0f}-{r.b_ms:.0f} ms after its publish"
+                          + (f"; A had {r.a_before} of {opts.big_devices} out then, {r.a_per_s:,.0f}/s over "
+                             f"{r.a_window_s:.1f}s, {r.a_left_s:.1f}s after B's publish" if kind == "under" else "")
+                          + f"; server {r.server_us_per_notification:.0f} us/notification, busy before "
+                          f"{busy:.0f}%, foreign {r.foreign_cpu_pct:.0f}%", flush=True)
+                    result.rounds.append(r)
+        result.server_rss_mb = max(stack.server.rss_mb() for stack, _, _ in setups.values())
     return result

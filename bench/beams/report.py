@@ -94,8 +94,13 @@ def _cells(name: str, get: Callable[[str], float], arrived: str) -> list[str]:
     ]
 
 
+def _variant(code: str, procs: int) -> str:
+    parts = [p for p in (code, f"{procs} proc" if procs else "") if p]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _label(i: int, r: Round) -> str:
-    return f"{i + 1}" + (f" ({r.procs} proc)" if r.procs else "")
+    return f"{i + 1}{_variant(r.code, r.procs)}"
 
 
 def _getter(r: Round) -> Callable[[str], float]:
@@ -106,13 +111,13 @@ def _rows(run: Run) -> list[list[str]]:
     rows = [_cells(_label(i, r), _getter(r), f"{r.arrived}/{r.expected}" + (f" ({r.failed} refused)" if r.failed
                                                                              else ""))
             for i, r in enumerate(run.rounds)]
-    for procs in sorted({r.procs for r in run.rounds}):
-        group = [r for r in run.rounds if r.procs == procs]
+    for code, procs in sorted({(r.code, r.procs) for r in run.rounds}, key=lambda v: (v[0] != "after", v)):
+        group = [r for r in run.rounds if (r.code, r.procs) == (code, procs)]
         if len(group) > 1:
             def med(attr: str, group: list[Round] = group) -> float:
                 return float(statistics.median(float(getattr(r, attr)) for r in group))
 
-            rows.append(_cells("median" + (f" ({procs} proc)" if procs else ""), med,
+            rows.append(_cells("median" + _variant(code, procs), med,
                                f"min {min(r.arrived for r in group)}/{group[0].expected}"))
     return rows
 
@@ -124,13 +129,15 @@ def _fair_rows(run: Fairness) -> list[list[str]]:
                 f"{r.a_per_s:,.0f}" if under else "", f"{r.a_left_s:.1f}" if under else "",
                 f"{r.server_us_per_notification:.0f}", f"{r.db_us_per_notification:.0f}", f"{r.foreign_cpu_pct:.0f}"]
 
-    rows = [cells(str(i // 2 + 1), r) for i, r in enumerate(run.rounds)]
-    for kind in ("alone", "under"):
-        group = [r for r in run.rounds if r.kind == kind]
-        if len(group) > 1:
-            med = {a: statistics.median(getattr(r, a) for r in group) for a in FairRound.__dataclass_fields__
-                   if a != "kind"}
-            rows.append(cells("median", FairRound(kind=kind, **med)))
+    per_round = len({r.code for r in run.rounds}) * 2
+    rows = [cells(f"{i // per_round + 1}{_variant(r.code, 0)}", r) for i, r in enumerate(run.rounds)]
+    for code in sorted({r.code for r in run.rounds}, key=lambda c: c != "after"):
+        for kind in ("alone", "under"):
+            group = [r for r in run.rounds if r.kind == kind and r.code == code]
+            if len(group) > 1:
+                med = {a: statistics.median(getattr(r, a) for r in group) for a in FairRound.__dataclass_fields__
+                       if a not in ("kind", "code")}
+                rows.append(cells("median" + _variant(code, 0), FairRound(kind=kind, code=code, **med)))
     return rows
 
 
@@ -158,6 +165,9 @@ def _setup(opts: Options, database: str) -> str:
         server = "one `tidings serve` (1 delivery worker in it)"
     return (f"{server}, {database}, default concurrency, log level {opts.server_log_level}"
             + (f", server code from `{opts.tidings_src}` (PYTHONPATH)" if opts.tidings_src else "")
+            + (f"; rounds alternate between this checkout's server code (\"after\") and `{opts.compare_src}`'s "
+               f"(\"before\", PYTHONPATH), each with its own gateways, database and server side, all up at once"
+               if opts.compare_src else "")
             + "; " + ("the lean gateways of bench/beams/lean.py" if opts.lean_gateways else
                       "the test suite's Web Push and APNs (HTTP/2, TLS) emulators")
             + " in a process each; "

@@ -13,12 +13,16 @@ Measured, per round: from just before the publish request is sent until every on
 reached its gateway (notifications per second; latency of each arrival from the publish; CPU of every process
 from /proc), and until the status endpoint says the publish is done (results recorded). With
 `--workers-processes 1,2`, rounds alternate between the variants (the extra worker process is SIGSTOPped, idle,
-during the rounds of fewer), so that both are measured in the same conditions.
+during the rounds of fewer), so that both are measured in the same conditions. With `--compare-src DIR`, a second
+complete set-up runs the server side from DIR (e.g. the commit before a change) and the rounds alternate between
+the two as well: before and after in one run, through the same minutes of this shared machine's noise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -53,6 +57,7 @@ class Options:
     pin: bool = False  # server side on CPU 0, gateways and driver on CPU 1
     lean_gateways: bool = False  # lean.py instead of the test suite's emulators
     tidings_src: str | None = None  # run the server side from another checkout's src (PYTHONPATH)
+    compare_src: str | None = None  # also run it from this src ("before"), rounds interleaved with "after"
     big_devices: int = 20_000  # --fairness: devices of instance A's publish
     small_devices: int = 10  # --fairness: devices of instance B's publish
     big_start: int = 1000  # --fairness: B publishes once this many of A's notifications arrived
@@ -77,6 +82,7 @@ class Round:
     gateways_us_per_notification: float  # both emulator processes
     foreign_cpu_pct: float  # CPU used by other processes on the machine meanwhile (100 = one core): noise
     procs: int = 0  # `tidings worker` processes running (0: the worker inside `tidings serve`)
+    code: str = ""  # with --compare-src: "after" (this run's server code) or "before" (--compare-src)
     busy_before_pct: float = 0.0  # the machine, just before the round (100 = one core)
     gateways_us: dict[str, float] = field(default_factory=dict)
     last_s: dict[str, float] = field(default_factory=dict)  # gateway -> publish to its last notification
@@ -230,31 +236,45 @@ async def _round(stack: Stack, users: list[str], timeout: float) -> Round:
     )
 
 
+def codes(opts: Options) -> list[tuple[str, Options]]:
+    """The server codes to run: [("", opts)], or with --compare-src [("after", opts), ("before", ...)]."""
+    if opts.compare_src is None:
+        return [("", opts)]
+    return [("after", opts), ("before", dataclasses.replace(opts, tidings_src=opts.compare_src))]
+
+
 async def run(opts: Options) -> Run:
     result = Run(opts)
     started = time.monotonic()
-    variants = opts.workers_processes or [0]
-    async with Stack(opts, web_devices=opts.users, apns_devices=opts.users,
-                     worker_processes=max(variants)) as stack:
-        result.log, result.database = stack.log, stack.db.describe()
-        t = time.monotonic()
-        result.register_requests = await register(stack.http, stack.base, stack.instance_id, stack.secret,
-                                                  stack.web.info["tokens"], stack.apns.info["tokens"],
-                                                  opts.register_concurrency, result.register_retried)
-        result.register_s = time.monotonic() - t
+    procs = opts.workers_processes or [0]
+    async with contextlib.AsyncExitStack() as stacks:
+        setups: dict[str, Stack] = {}
+        for code, code_opts in codes(opts):
+            stack = setups[code] = await stacks.enter_async_context(
+                Stack(code_opts, web_devices=opts.users, apns_devices=opts.users, worker_processes=max(procs),
+                      tag=code))
+            result.log = ", ".join(filter(None, [result.log, stack.log]))
+            result.database = stack.db.describe()
+            t = time.monotonic()
+            result.register_requests = await register(stack.http, stack.base, stack.instance_id, stack.secret,
+                                                      stack.web.info["tokens"], stack.apns.info["tokens"],
+                                                      opts.register_concurrency, result.register_retried)
+            result.register_s = time.monotonic() - t
         users = [f"bench-user-{i:05d}" for i in range(opts.users)]
+        variants = [(code, n) for code in setups for n in procs]
         # Warm-up, each variant: connections to both gateways, provider/VAPID JWTs, code paths; not measured.
-        for n in sorted(set(variants), reverse=True):
-            stack.server.use(n)
-            await _round(stack, users[: opts.warmup_users], opts.timeout)
+        for code, n in sorted(variants, key=lambda v: -v[1]):
+            setups[code].server.use(n)
+            await _round(setups[code], users[: opts.warmup_users], opts.timeout)
         result.setup_s = time.monotonic() - started
         for i in range(opts.rounds):
-            n = variants[i % len(variants)]
+            code, n = variants[i % len(variants)]
+            stack = setups[code]
             stack.server.use(n)
             busy = await quiet(opts.quiet_pct, opts.quiet_wait)
             measured = await _round(stack, users, opts.timeout)
-            measured.busy_before_pct, measured.procs = busy, n
-            print(f"    round {i + 1}" + (f" ({n} worker processes)" if n else "")
+            measured.busy_before_pct, measured.procs, measured.code = busy, n, code
+            print(f"    round {i + 1}" + (f" {code}" if code else "") + (f" ({n} worker processes)" if n else "")
                   + f": {measured.arrived}/{measured.expected} in {measured.window_s:.2f}s = "
                   f"{measured.notifications_per_s:,.0f}/s, p50 {measured.p50_ms:.0f} ms, "
                   f"p99 {measured.p99_ms:.0f} ms, server {measured.server_us_per_notification:.0f}"
@@ -262,6 +282,7 @@ async def run(opts: Options) -> Run:
                   + " us/notification; last at " + ", ".join(f"{k} {v:.2f}s" for k, v in measured.last_s.items())
                   + f"; busy before {busy:.0f}%, foreign {measured.foreign_cpu_pct:.0f}%", flush=True)
             result.rounds.append(measured)
-        stack.server.use(max(variants))
-        result.server_rss_mb = stack.server.rss_mb()
+        for stack in setups.values():
+            stack.server.use(max(procs))
+        result.server_rss_mb = max(stack.server.rss_mb() for stack in setups.values())
     return result

@@ -74,12 +74,13 @@ class Meter:
 
 
 class Stack:
-    def __init__(self, opts: Any, *, web_devices: int, apns_devices: int, worker_processes: int = 0) -> None:
+    def __init__(self, opts: Any, *, web_devices: int, apns_devices: int, worker_processes: int = 0,
+                 tag: str = "") -> None:
         self.opts = opts
         self.web_devices, self.apns_devices = web_devices, apns_devices
         self.worker_processes = worker_processes
         self.instance_id, self.secret = str(uuid.uuid4()), uuid.uuid4().hex.upper() * 2
-        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.stamp = time.strftime("%Y%m%d-%H%M%S") + (f"-{tag}" if tag else "")
         self.data_dir = WORK / f"beams-{self.stamp}"
         self.log_path = WORK / "logs" / f"beams-serve-{self.stamp}.log"
         self.gateways: list[Gateway] = []
