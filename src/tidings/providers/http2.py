@@ -5,10 +5,11 @@
     response.status, response.headers["apns-id"], response.body      # body: at most max_body bytes
     await client.aclose()
 
-Why not httpx: its HTTP/2 path (httpcore's pool, anyio streams, per-request locks and events) cost 850-980 us of
-CPU per APNs send; this client, the `h2` state machine under an asyncio Protocol, costs about a quarter of that
-(bench/beams/apns_cpu.py, bench/RESULTS.md "APNs client: decision"). It does only what a push gateway needs:
-POST-style requests with small bodies, answers of a status, headers and a short body.
+Why not httpx: its HTTP/2 path (httpcore's pool, anyio streams, per-request locks and events) cost 3.6-4.5x the
+CPU of this client per APNs send, the `h2` state machine under an asyncio Protocol (bench/beams/apns_cpu.py,
+bench/RESULTS.md "APNs client: decision"), and it does not reset a stream it stops reading (encode/httpcore#943).
+This client does only what a push gateway needs: POST-style requests with small bodies, answers of a status,
+headers and a short body.
 
 What it guarantees, each a rule of RFC 9113 or a lesson of running against real gateways:
 
