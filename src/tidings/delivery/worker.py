@@ -12,7 +12,7 @@ under leases, so every worker of every process works on the same publish at once
 
 At least once, even across crashes: a row is final only once its result is written by the worker holding
 its lease; a dead worker's leases expire and its rows are claimed again. Duplicates are bounded by what one
-worker had claimed and not yet recorded (at most `concurrency` devices).
+worker had claimed and not yet recorded: at most `concurrency` devices plus one batch.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class DeliveryWorker:
         self._stopping = asyncio.Event()
         self._freed = asyncio.Event()  # a send finished: capacity to claim more
         self._in_flight = 0  # devices claimed and not sent yet
+        self._unrecorded = 0  # devices claimed whose results are not written yet (what a crash may resend)
         self._batches: dict[int, tuple[str, list[str]]] = {}  # batch -> (publish, device ids held)
         self._tasks: set[asyncio.Task[None]] = set()
         self._batch_ids = itertools.count()
@@ -195,6 +196,7 @@ class DeliveryWorker:
         batch = next(self._batch_ids)
         self._batches[batch] = (active.id, [c.device_id for c in claimed])
         self._in_flight += len(claimed)
+        self._unrecorded += len(claimed)
         task = asyncio.create_task(self._work(batch, active, claimed), name=f"batch-{active.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -235,6 +237,8 @@ class DeliveryWorker:
         finally:
             for _ in range(remaining):
                 self._sent_one()
+            self._unrecorded -= len(claimed)
+            self._freed.set()
             if not cancelled:
                 self._batches.pop(batch, None)
 
@@ -279,7 +283,9 @@ class DeliveryWorker:
     # -- capacity, leases, caches -------------------------------------------------------------------------
 
     def _room(self) -> int:
-        return self._config.concurrency - self._in_flight
+        # Sends in flight stay within the concurrency; sent rows still being recorded within one more batch.
+        sending = self._config.concurrency - self._in_flight
+        return min(sending, self._config.concurrency + self._config.batch_size - self._unrecorded)
 
     def _has_room(self, since_step: float) -> bool:
         """Whether to look at the schedule again: when idle; when a whole batch fits (one claim and one result
