@@ -41,7 +41,7 @@ class SlowPushService(WebPushEmulator):
 
     delay = 0.02
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(self.delay)
         return await super()._handle(request)
 

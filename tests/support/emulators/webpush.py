@@ -98,6 +98,7 @@ class _Rule:
     remaining: int | None  # None: until reset()
     retry_after: str | None
     body: str
+    trickle: bool = False  # send the status, then one byte of body every 2 s, for ever
 
 
 class _Refused(Exception):
@@ -199,12 +200,16 @@ class WebPushEmulator:
         times: int | None = None,
         retry_after: str | int | None = None,
         body: str = "",
+        trickle: bool = False,
     ) -> None:
-        """Answer `status` to valid pushes: for `subscription` (else any), `times` times (else until reset())."""
+        """Answer `status` to valid pushes: for `subscription` (else any), `times` times (else until reset()).
+
+        `trickle`: send the status line and headers, then one byte of body every 2 s, never ending (a hostile or
+        broken push service that a per-read timeout would never cut)."""
         sub_id = subscription.id if subscription is not None else None
         after = None if retry_after is None else str(retry_after)
         with self._cond:
-            self._rules.append(_Rule(status, sub_id, times, after, body))
+            self._rules.append(_Rule(status, sub_id, times, after, body, trickle))
 
     def reset(self) -> None:
         with self._cond:
@@ -237,7 +242,7 @@ class WebPushEmulator:
         return await asyncio.to_thread(self.wait_for, count, subscription=subscription, timeout=timeout)
 
     # --------------------------------------------------------------------------------------- the service
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         sub_id = request.match_info["id"]
         headers = {name.lower(): value for name, value in request.headers.items()}
         body = await request.read()
@@ -260,6 +265,8 @@ class WebPushEmulator:
             # RFC 8030 section 5: 201 with the push message resource in Location.
             return web.Response(status=201, headers={"Location": f"{self.origin}/m/{secrets.token_hex(8)}"})
         extra = {"Retry-After": rule.retry_after} if rule.retry_after is not None else {}
+        if rule.trickle:
+            return await _trickle(request, status)
         return web.Response(status=status, text=rule.body, headers=extra)
 
     def _check_vapid(self, header: str | None, sub: EmulatedSubscription) -> tuple[dict[str, Any], str]:
@@ -307,6 +314,15 @@ class WebPushEmulator:
         with self._cond:
             self._received.append(push)
             self._cond.notify_all()
+
+
+async def _trickle(request: web.Request, status: int) -> web.StreamResponse:
+    response = web.StreamResponse(status=status)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    while True:  # until the client goes away (aiohttp then cancels this handler)
+        await response.write(b"x")
+        await asyncio.sleep(2)
 
 
 def _check_push_headers(headers: dict[str, str]) -> None:
