@@ -14,20 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.delivery.test_serve import AUTH, PUB, http, subscribe
+from tests.delivery.test_serve import AUTH, IID, PUB, SECRET, http, push, subscribe
 from tests.support.emulators.webpush import WebPushEmulator
 from tests.support.server import RunningServer, start_server
 
-IID = "0b7f6c8e-1d2a-4c3b-9e8f-112233445566"
-SECRET = "C0FFEE" * 10 + "ABCD"
-
-__all__ = ["http"]  # the fixture, imported for this module's server
-
-
-@pytest.fixture(scope="module")
-def push() -> Iterator[WebPushEmulator]:
-    with WebPushEmulator() as service:
-        yield service
+__all__ = ["http", "push"]  # test_serve's fixtures, used with this module's server
 
 
 @pytest.fixture(scope="module")

@@ -398,33 +398,20 @@ def _held_row() -> Any:
     )
 
 
-_RECORD_FINAL: Update = (
-    update(deliveries_table)
-    .where(_held_row())
-    .values(
-        outcome=bindparam("b_outcome"),
-        status_code=bindparam("b_status"),
-        reason=bindparam("b_reason"),
-        attempts=bindparam("b_attempts"),
-        created_at=bindparam("b_now"),
-        next_at=None,
-        lease_owner=None,
-        lease_until=None,
-    )
-)
+def _release_held(**values: Any) -> Update:
+    """Update a row this worker holds (bound per row: b_publish, b_device, b_worker) and end its lease."""
+    common: dict[str, Any] = {
+        "status_code": bindparam("b_status"),
+        "reason": bindparam("b_reason"),
+        "attempts": bindparam("b_attempts"),
+        "lease_owner": None,
+        "lease_until": None,
+    }
+    return update(deliveries_table).where(_held_row()).values(**common, **values)
 
-_RESCHEDULE: Update = (
-    update(deliveries_table)
-    .where(_held_row())
-    .values(
-        next_at=bindparam("b_at"),
-        status_code=bindparam("b_status"),
-        reason=bindparam("b_reason"),
-        attempts=bindparam("b_attempts"),
-        lease_owner=None,
-        lease_until=None,
-    )
-)
+
+_RECORD_FINAL = _release_held(outcome=bindparam("b_outcome"), created_at=bindparam("b_now"), next_at=None)
+_RESCHEDULE = _release_held(next_at=bindparam("b_at"))
 
 
 def _final_row(publish_id: str, worker_id: str, result: DeliveryResult, now: datetime) -> dict[str, Any]:
