@@ -337,7 +337,8 @@ class DeliveryWorker:
         if publish is None:
             publish = await self._store.publish(publish_id)
             if publish is not None:
-                if len(self._publishes) >= 1000:  # publishes finished elsewhere are never popped here
+                # Bounded by count: a payload is up to 200 KiB, and publishes finished elsewhere are never popped here.
+                if len(self._publishes) >= 64:
                     self._publishes.clear()
                 self._publishes[publish_id] = publish
         return publish
