@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     delivery_lease: float = Field(
         default=30.0,
         ge=1,
-        description="Seconds a delivery worker holds a publish between renewals; a dead worker's publish is "
-        "taken over this long after its last renewal",
+        description="Seconds a delivery worker holds the devices it claimed between renewals; a dead worker's "
+        "devices are claimed again this long after its last renewal",
     )
     push_stub: bool = Field(
         default=False,
