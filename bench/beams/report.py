@@ -164,8 +164,9 @@ def _setup(opts: Options, database: str) -> str:
     else:
         server = "one `tidings serve` (1 delivery worker in it)"
     return (f"{server}, {database}, default concurrency, log level {opts.server_log_level}"
-            + (f", server code from `{opts.tidings_src}` (PYTHONPATH)" if opts.tidings_src else "")
-            + (f"; rounds alternate between this checkout's server code (\"after\") and `{opts.compare_src}`'s "
+            + (f", server code from `{opts.tidings_src}` (PYTHONPATH)" if opts.tidings_src else
+               ", server code from this checkout")
+            + (f"; rounds alternate between that server code (\"after\") and `{opts.compare_src}`'s "
                f"(\"before\", PYTHONPATH), each with its own gateways, database and server side, all up at once"
                if opts.compare_src else "")
             + "; " + ("the lean gateways of bench/beams/lean.py" if opts.lean_gateways else

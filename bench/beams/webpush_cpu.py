@@ -1,6 +1,6 @@
 """CPU per send of the Web Push provider alone: `WebPushProvider.send` against the Web Push emulator.
 
-    .venv/bin/python -m bench.beams.webpush_cpu [-n 2000] [-c 10 50 200] [--pool 200]
+    .venv/bin/python -m bench.beams.webpush_cpu [-n 2000] [-c 10 50 200] [--pool 200] [--pin]
 
 The emulator runs in a process of its own (`gateways.webpush_main`), so only the provider's CPU is counted:
 `time.process_time()` of this process over the measured sends, divided by the sends. The provider's pool is
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -103,7 +104,10 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("--pool", type=int, default=200, help="the provider's delivery_concurrency (pool size)")
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio (tidings serve uses uvloop)")
+    parser.add_argument("--pin", action="store_true", help="this process on CPU 0, the emulator on CPU 1")
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, [1])  # the emulator is spawned from here and inherits it
 
     private_pem, public_b64 = vapid.generate_keypair()
     instance = Instance(id=str(uuid.uuid4()), secret_key="s", vapid_private_key=private_pem,
@@ -111,6 +115,8 @@ def main() -> None:
     ours, theirs = multiprocessing.Pipe()
     gateway = multiprocessing.Process(target=webpush_main, args=(theirs, 50, public_b64), daemon=True)
     gateway.start()
+    if args.pin:
+        os.sched_setaffinity(0, [0])
     try:
         tokens = ours.recv()["tokens"]
         if args.no_uvloop:
