@@ -125,7 +125,7 @@ def _rows(run: Run) -> list[list[str]]:
 def _fair_rows(run: Fairness) -> list[list[str]]:
     def cells(name: str, r: FairRound) -> list[str]:
         under = r.kind == "under"
-        return [name, r.kind, f"{r.b_ms:.0f}", f"{r.b_first_ms:.0f}", f"{r.a_before}" if under else "",
+        return [name, r.kind, f"{r.b_ms:.0f}", f"{r.b_first_ms:.0f}", f"{r.a_before:.0f}" if under else "",
                 f"{r.a_per_s:,.0f}" if under else "", f"{r.a_left_s:.1f}" if under else "",
                 f"{r.server_us_per_notification:.0f}", f"{r.db_us_per_notification:.0f}", f"{r.foreign_cpu_pct:.0f}"]
 
