@@ -103,6 +103,8 @@ class DeliveryWorker:
         try:
             while not self._stopping.is_set():
                 if not self._has_room(time.monotonic() - last_step):
+                    # Cleared first: a send that finished earlier must not turn this wait into a busy loop.
+                    self._freed.clear()
                     await self._until(self._freed, timeout=self._config.poll_interval)
                     continue
                 last_step = time.monotonic()
