@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -20,6 +21,7 @@ from tests.delivery.support import (
 )
 from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.delivery import DeliveryConfig, DeliveryWorker
+from tidings.errors import StorageError
 from tidings.providers.base import Outcome
 from tidings.storage import DeliveryResult, Storage, open_storage
 from tidings.storage.schema import beams_deliveries
@@ -169,3 +171,28 @@ async def test_a_worker_that_lost_its_leases_records_nothing_for_those_rows(beam
     async with beams.engine.connect() as conn:
         thief = select(beams_deliveries.c.device_id).where(beams_deliveries.c.lease_owner == "thief")
         assert ids[15] in set((await conn.scalars(thief)).all())
+
+
+async def test_rows_of_a_batch_whose_results_could_not_be_written_are_sent_again_by_the_same_worker(
+    beams: Storage,
+) -> None:
+    """A database pause while a batch is recorded strands nothing under the worker's id: once the leases run
+    out, the lone worker claims those rows again itself."""
+    ids = await add_devices(beams, [f"web-{n:02d}" for n in range(10)], interests=lambda d: ["news"])
+    await publish(beams, "pub-1", "interests", ["news"])
+    time = FakeTime()
+    record = beams.delivery.record
+    failures = [StorageError("database paused")]
+
+    async def flaky(*args: Any, **kwargs: Any) -> int:
+        if failures:
+            raise failures.pop()
+        return await record(*args, **kwargs)
+
+    beams.delivery.record = flaky  # type: ignore[method-assign]
+    fake = providers()
+    await DeliveryWorker(beams, fake, DeliveryConfig(lease_seconds=30), clock=time, sleep=time.sleep).drain()
+
+    assert requests(fake) == {("pub-1", device_id): 2 for device_id in ids}  # sent, not recorded, sent again
+    status = await beams.delivery.status(INSTANCE, "pub-1")
+    assert status is not None and status.state == "done" and status.devices["sent"] == 10

@@ -191,6 +191,11 @@ class DeliveryWorker:
 
     async def _claim(self, active: ActivePublish, limit: int, now: datetime) -> bool:
         claimed = await self._store.claim(active.id, self.id, limit, self._config.lease_seconds, now)
+        # A row of this worker's own whose lease ran out while a slow batch still sends it comes back here: it is
+        # that batch's (re-leasing it only extended the lease). Rows of a batch that failed to record are not in
+        # flight any more, so they are sent again, by this worker too: nothing is left stranded under its id.
+        sending = {(publish_id, device_id) for publish_id, ids in self._batches.values() for device_id in ids}
+        claimed = [c for c in claimed if (active.id, c.device_id) not in sending]
         if not claimed:
             return False
         self._served[active.instance_id] = next(self._ticks)

@@ -230,11 +230,9 @@ class DeliveryStore:
         SQLite: the UPDATE takes the write lock before its subquery reads, so claims are serialised.
         """
         now = as_utc(now)
-        # Never this worker's own rows, even past their lease: it may still be sending them (a slow batch).
-        mine = and_(d.lease_owner.is_not(None), d.lease_owner == worker_id)
         pick = (
             select(d.device_id)
-            .where(d.publish_id == publish_id, PENDING, d.next_at <= now, _unleased(now), not_(mine))
+            .where(d.publish_id == publish_id, PENDING, d.next_at <= now, _unleased(now))
             .order_by(d.next_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
