@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from tests.adapters.conftest import MakeNode, Received
+from tidings.adapters import bus
 from tidings.adapters.base import Member
 
 APP = "app1"
@@ -20,7 +21,7 @@ async def until(predicate: object, what: str, timeout: float = 5.0) -> None:
 
 
 def kinds(received: Received) -> list[tuple[str, bool]]:
-    return [(m["t"], own) for m, own in received]
+    return [(m.TAG, own) for m, own in received]
 
 
 async def test_bus_reaches_the_other_nodes_not_the_sender(make_node: MakeNode) -> None:
@@ -28,9 +29,9 @@ async def test_bus_reaches_the_other_nodes_not_the_sender(make_node: MakeNode) -
     b, got_b = await make_node()
     c, got_c = await make_node()
     for i in range(3):
-        a.broadcast({"t": "pub", "a": APP, "c": ["x"], "e": "e", "d": str(i), "x": None})
+        a.broadcast(bus.Publish(APP, "e", ("x",), str(i)))
     await until(lambda: len(got_b) == 3 and len(got_c) == 3, "three messages on b and c")
-    assert [m["d"] for m, _ in got_b] == ["0", "1", "2"]  # in order
+    assert [m.data for m, _ in got_b if isinstance(m, bus.Publish)] == ["0", "1", "2"]  # in order
     await asyncio.sleep(0.1)
     assert got_a == []
 
@@ -85,10 +86,10 @@ async def test_dead_node_is_cleaned_up_by_one_survivor(make_node: MakeNode) -> N
     assert await a.members(APP, "presence-room") == {"alice": None}
     assert await a.channels(APP) == {"presence-room": 1, "news": 1}
     assert await a.online(APP, ("dave",)) == set()
-    messages = sorted((m["t"], m.get("c", m.get("u")), own) for m, own in cleaner)
-    assert ("mrem", "presence-room", True) in messages
-    assert ("watch", "dave", True) in messages
-    assert {(m["t"], m.get("c"), m.get("k")) for m, _ in cleaner if m["t"] == "cnt"} == {
+    assert (bus.MemberRemoved(APP, "presence-room", "alice"), True) not in cleaner
+    assert (bus.MemberRemoved(APP, "presence-room", "dave"), True) in cleaner
+    assert (bus.UserStatus(APP, "dave", online=False), True) in cleaner
+    assert {("cnt", m.channel, m.count) for m, _ in cleaner if isinstance(m, bus.Count)} == {
         ("cnt", "presence-room", 1), ("cnt", "news", 1), ("cnt", "sport", 0),
     }
     assert all(not own for _, own in other)  # only the cleaner emits webhooks

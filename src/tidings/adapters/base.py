@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# A bus message: a small JSON-able dict, see realtime/cluster.py for the kinds.
-Message = dict[str, Any]
-# Called for every message from another node; `own` is True for messages this node's adapter produced
-# itself on behalf of a dead node (the cleaner emits the matching webhooks).
-Sink = Callable[[Message, bool], None]
+from tidings.adapters.bus import BusMessage
+
+# A bus message (adapters/bus.py). The sink is called for every message from another node; `own` is True
+# for messages this node's adapter produced itself on behalf of a dead node (the cleaner emits the webhooks).
+Message = BusMessage
+Sink = Callable[[BusMessage, bool], None]
 
 
 @dataclass(frozen=True, slots=True)

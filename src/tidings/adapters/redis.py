@@ -28,7 +28,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tidings.adapters import scripts
+from tidings.adapters import bus, scripts
 from tidings.adapters.base import (
     AdapterUnavailable,
     Cached,
@@ -74,6 +74,7 @@ class RedisAdapter:
         self._dead = r.register_script(scripts.DEAD)
         self._cleanup = r.register_script(scripts.CLEANUP)
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._seq = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._sink: Sink | None = None
         self.cleaned: list[str] = []  # dead nodes this node cleaned up (for tests and logs)
@@ -118,8 +119,8 @@ class RedisAdapter:
     # -- the bus ---------------------------------------------------------------------------------
 
     def broadcast(self, message: Message) -> None:
-        message["n"] = self.node_id
-        self._outbox.put_nowait(orjson.dumps(message))
+        self._seq += 1
+        self._outbox.put_nowait(bus.encode(message, self.node_id, self._seq))
 
     async def _write(self) -> None:
         while True:
@@ -142,9 +143,13 @@ class RedisAdapter:
                 async for item in pubsub.listen():
                     if item.get("type") != "message":
                         continue
-                    message = orjson.loads(item["data"])
-                    if message.get("n") != self.node_id and self._sink is not None:
-                        self._sink(message, False)
+                    try:
+                        envelope = bus.decode(item["data"])
+                    except bus.BadMessage as exc:
+                        log.warning("dropped a malformed bus message: %s", exc)
+                        continue
+                    if envelope.node != self.node_id and self._sink is not None:
+                        self._sink(envelope.message, False)
             except (RedisError, OSError) as exc:
                 log.warning("redis bus subscription lost (%s); resubscribing", exc)
                 await asyncio.sleep(1.0)
@@ -162,7 +167,7 @@ class RedisAdapter:
                     # state no longer matches the shared one, so the hub drops every connection.
                     log.error("this node was declared dead by the cluster; dropping its connections")
                     if self._sink is not None:
-                        self._sink({"t": "reset"}, True)
+                        self._sink(bus.Reset(), True)
                 for node in await self._dead(keys=[self._nodes], args=[self.dead_after]):
                     if node != self.node_id and await self._redis.set(
                         f"{self.prefix}:cleanup:{node}", self.node_id, nx=True, ex=60
@@ -183,14 +188,15 @@ class RedisAdapter:
             return
         for i in range(0, len(out), 4):
             kind, app, a, b = out[i : i + 4]
+            message: Message
             if kind == "m":
-                message: Message = {"t": "mrem", "a": app, "c": a, "u": b}
+                message = bus.MemberRemoved(app, a, b)
             elif kind == "c":
-                message = {"t": "cnt", "a": app, "c": a, "k": int(b)}
+                message = bus.Count(app, a, int(b))
             else:
-                message = {"t": "watch", "a": app, "u": a, "s": "offline"}
+                message = bus.UserStatus(app, a, online=False)
             if node != self.node_id and self._sink is not None:
-                self._sink(dict(message), True)  # this node's clients too; it emits the webhooks
+                self._sink(message, True)  # this node's clients too; it emits the webhooks
             self.broadcast(message)
         if node == self.node_id and out:
             await self._flush()

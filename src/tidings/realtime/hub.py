@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tidings.adapters import Adapter, AdapterUnavailable, LocalAdapter
+from tidings.adapters import Adapter, AdapterUnavailable, LocalAdapter, bus
 from tidings.adapters.base import Member
 from tidings.channels import messages, names
 from tidings.channels.apps import App
@@ -173,7 +173,7 @@ class Hub(UserIndex):
         if joined.first_member and grant.user_id is not None:
             frame = text_frame(messages.member_added(name, grant.user_id, grant.user_info))
             self.to_channel(app.id, name, chan, Held(frame, added=grant.user_id), skip=conn)
-            self._broadcast({"t": "madd", "a": app.id, "c": name, "u": grant.user_id, "i": grant.user_info})
+            self._broadcast(bus.MemberAdded(app.id, name, grant.user_id, grant.user_info))
             self.stream.emit(ev.MemberAdded(app.id, name, grant.user_id))
         if grant.type.cache:
             if joined.cached is not None:
@@ -211,7 +211,7 @@ class Hub(UserIndex):
         if left.last_member and user_id is not None:
             frame = text_frame(messages.member_removed(name, user_id))
             self.to_channel(app.id, name, chan, Held(frame, removed=user_id))
-            self._broadcast({"t": "mrem", "a": app.id, "c": name, "u": user_id})
+            self._broadcast(bus.MemberRemoved(app.id, name, user_id))
             self.stream.emit(ev.MemberRemoved(app.id, name, user_id))
         if left.vacated:
             if names.channel_type(name).kind is not names.ChannelKind.USER:
@@ -226,7 +226,7 @@ class Hub(UserIndex):
         ctype = names.channel_type(name)
         if not app.enable_subscription_count or ctype.is_presence or ctype.kind is names.ChannelKind.USER:
             return
-        self._broadcast({"t": "cnt", "a": app.id, "c": name, "k": count})
+        self._broadcast(bus.Count(app.id, name, count))
         chan = self.channels(app.id).get(name)
         if chan is not None:
             self.count_learned(app.id, chan, count, mine=True)
@@ -313,7 +313,7 @@ class Hub(UserIndex):
         user_id = conn.channels.get(channel)
         frame = text_frame(messages.event(msg.event, channel, data, user_id))
         self.to_channel(app.id, channel, chan, Held(frame), conn)
-        self._broadcast({"t": "cev", "a": app.id, "c": channel, "e": msg.event, "d": data, "u": user_id})
+        self._broadcast(bus.ClientEvent(app.id, channel, msg.event, data, user_id))
         self.stream.emit(ev.ClientEventSent(app.id, channel, msg.event, data, conn.socket_id, user_id))
 
     def _rate_limit(self, conn: Connection, channel: str) -> None:
@@ -354,7 +354,7 @@ class Hub(UserIndex):
 
     def _publish(self, app_id: str, event: str, channels: tuple[str, ...], data: str, except_socket: str | None) -> int:
         if self.adapter.shared:  # one bus message per trigger, whatever the number of channels or subscribers
-            self._broadcast({"t": "pub", "a": app_id, "e": event, "c": channels, "d": data, "x": except_socket})
+            self._broadcast(bus.Publish(app_id, event, channels, data, except_socket))
         return self.deliver(app_id, event, channels, data, except_socket)
 
     def deliver(self, app_id: str, event: str, channels: Iterable[str], data: str, except_socket: str | None) -> int:
@@ -412,7 +412,7 @@ class Hub(UserIndex):
         self.stream.emit(ev.SlowConsumerCut(conn.app.id, conn.socket_id))
         self._spawn(self.remove(conn, "slow consumer"))
 
-    def _broadcast(self, message: dict[str, Any]) -> None:
+    def _broadcast(self, message: bus.BusMessage) -> None:
         if self.adapter.shared:
             self.adapter.broadcast(message)
 

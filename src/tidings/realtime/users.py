@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tidings.adapters import Adapter, AdapterUnavailable
+from tidings.adapters import Adapter, AdapterUnavailable, bus
 from tidings.channels import messages, signin
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
@@ -37,12 +37,12 @@ class UserIndex:
 
         def state(self, app_id: str) -> AppState: ...
         def is_current(self, conn: Connection) -> bool: ...
-        def _broadcast(self, message: dict[str, Any]) -> None: ...
+        def _broadcast(self, message: bus.BusMessage) -> None: ...
         def _write_all(self, conns: Iterable[Connection], frame: bytes, except_socket: str | None) -> int: ...
 
     def terminate_user(self, app_id: str, user_id: str) -> int:
         """Close every connection signed in as this user with 4009, on every node; returns how many here."""
-        self._broadcast({"t": "term", "a": app_id, "u": user_id})
+        self._broadcast(bus.Terminate(app_id, user_id))
         return self.terminate_local(app_id, user_id)
 
     def terminate_local(self, app_id: str, user_id: str) -> int:
@@ -91,7 +91,7 @@ class UserIndex:
             conn.send(messages.watchlist_events([pair for pair in (("online", on), ("offline", off)) if pair[1]]))
         if came_online:
             self.notify_watchers(app.id, result.user_id, "online")
-            self._broadcast({"t": "watch", "a": app.id, "u": result.user_id, "s": "online"})
+            self._broadcast(bus.UserStatus(app.id, result.user_id, online=True))
             self.stream.emit(ev.UserOnline(app.id, result.user_id))
 
     def notify_watchers(self, app_id: str, user_id: str, status: str) -> None:
@@ -126,5 +126,5 @@ class UserIndex:
             return
         if last:
             self.notify_watchers(app.id, user_id, "offline")
-            self._broadcast({"t": "watch", "a": app.id, "u": user_id, "s": "offline"})
+            self._broadcast(bus.UserStatus(app.id, user_id, online=False))
             self.stream.emit(ev.UserOffline(app.id, user_id))
