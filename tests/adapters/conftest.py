@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tidings.adapters.bus import BusMessage
 from tidings.adapters import Adapter, AdapterUnavailable, LocalAdapter
+from tidings.adapters.bus import BusMessage
 from tidings.adapters.redis import RedisAdapter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
