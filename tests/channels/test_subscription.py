@@ -3,7 +3,7 @@ import pytest
 
 from tidings.channels import signatures
 from tidings.channels.apps import App
-from tidings.channels.subscription import SignedIn, authorize
+from tidings.channels.subscription import MAX_PRESENCE_USER_ID, SignedIn, authorize
 from tidings.errors import ProtocolError, SubscriptionError
 
 APP = App(id="1", key="key", secret="secret")
@@ -26,6 +26,55 @@ def test_private_requires_valid_signature():
     assert info.value.status == 401 and info.value.type == "AuthError"
     with pytest.raises(SubscriptionError):
         authorize(APP, SID, {"channel": "private-a"}, None)
+
+
+@pytest.mark.parametrize("channel", ["private-a", "private-encrypted-a", "private-cache-a"])
+def test_private_signed_over_channel_data_is_accepted_and_makes_no_member(channel):
+    # Server SDKs sign `sid:channel:channel_data` for any channel given custom data; pusher-js sends it on.
+    data = '{"user_id":"mallory","user_info":{"admin":true}}'
+    grant = authorize(APP, SID, {"channel": channel, "auth": sign(channel, data), "channel_data": data}, None)
+    assert grant.channel == channel and not grant.type.is_presence
+    assert (grant.user_id, grant.user_info) == (None, None)
+
+
+def test_private_with_channel_data_still_takes_the_plain_signature():
+    data = {"channel": "private-a", "auth": sign("private-a"), "channel_data": "anything"}
+    assert authorize(APP, SID, data, None).user_id is None
+
+
+def test_private_signature_over_other_channel_data_is_refused():
+    signed, sent = '{"a":1}', '{"a":2}'
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, {"channel": "private-a", "auth": sign("private-a", signed), "channel_data": sent}, None)
+    assert info.value.status == 401 and info.value.type == "AuthError"
+    assert f"{SID}:private-a:{sent}" in info.value.message  # names the string it expected signed
+
+
+def test_private_signature_over_channel_data_needs_the_channel_data_sent():
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, {"channel": "private-a", "auth": sign("private-a", '{"a":1}')}, None)
+    assert info.value.status == 401
+
+
+@pytest.mark.parametrize("ignored", [None, 5, {"user_id": "1"}])
+def test_private_ignores_a_channel_data_that_is_not_a_string(ignored):
+    data = {"channel": "private-a", "auth": sign("private-a"), "channel_data": ignored}
+    assert authorize(APP, SID, data, None).channel == "private-a"
+
+
+def test_presence_channel_data_must_be_signed_even_for_a_signed_in_user():
+    data = '{"user_id":"mallory"}'
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, {"channel": "presence-a", "auth": sign("presence-a"), "channel_data": data},
+                  SignedIn("alice"))
+    assert info.value.status == 401
+
+
+def test_presence_channel_data_that_is_not_a_string_is_refused():
+    data = {"channel": "presence-a", "auth": sign("presence-a"), "channel_data": {"user_id": "1"}}
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, data, None)
+    assert (info.value.type, info.value.status) == ("InvalidChannelData", 400)
 
 
 def test_presence_member_from_channel_data_numeric_id_stringified():
@@ -61,6 +110,27 @@ def test_presence_user_info_limit():
     with pytest.raises(SubscriptionError) as info:
         authorize(APP, SID, {"channel": "presence-a", "auth": sign("presence-a", data), "channel_data": data}, None)
     assert info.value.type == "LimitReached"
+
+
+def test_presence_user_id_of_128_characters_is_accepted():
+    data = orjson.dumps({"user_id": "u" * MAX_PRESENCE_USER_ID}).decode()
+    grant = authorize(APP, SID, {"channel": "presence-a", "auth": sign("presence-a", data), "channel_data": data}, None)
+    assert grant.user_id == "u" * 128
+
+
+def test_presence_user_id_over_128_characters_is_refused():
+    data = orjson.dumps({"user_id": "u" * 129}).decode()
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, {"channel": "presence-a", "auth": sign("presence-a", data), "channel_data": data}, None)
+    assert (info.value.type, info.value.status) == ("LimitReached", 4301)
+    assert info.value.channel == "presence-a"
+
+
+def test_presence_member_from_a_long_signed_in_id_is_refused_too():
+    # Sign-in accepts ids up to 184 characters (a valid #server-to-user- channel); presence caps them at 128.
+    with pytest.raises(SubscriptionError) as info:
+        authorize(APP, SID, {"channel": "presence-a", "auth": sign("presence-a")}, SignedIn("u" * 129))
+    assert (info.value.type, info.value.status) == ("LimitReached", 4301)
 
 
 def test_user_channel_only_for_that_signed_in_user():

@@ -1,7 +1,8 @@
 """Who may subscribe to what: the pure part of `pusher:subscribe`.
 
 `authorize` checks the channel name, the signature and the presence channel_data, and returns a Grant.
-State-dependent checks (already subscribed, presence roster full) belong to the hub.
+State-dependent checks (already subscribed, presence roster full) belong to the hub; `check_channel_count`
+is the pure half of the per-connection channel limit, for the caller that knows the count.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import orjson
 from tidings.channels import names, signatures
 from tidings.channels.apps import App
 from tidings.errors import ProtocolError, SubscriptionError
+
+# Pusher's presence limit (reference section 5). Sign-in ids may be longer (reference section 3), so an id
+# from the signed-in user is checked here too.
+MAX_PRESENCE_USER_ID = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +61,28 @@ def authorize(app: App, socket_id: str, data: dict[str, Any], user: SignedIn | N
         return Grant(channel, ctype)
 
     auth = data.get("auth")
-    channel_data = data.get("channel_data") if ctype.is_presence else None
-    if channel_data is not None and not isinstance(channel_data, str):
+    raw_data = data.get("channel_data")  # null is absent (pusher-js omits it when the auth response has none)
+    if ctype.is_presence and raw_data is not None and not isinstance(raw_data, str):
         raise SubscriptionError(channel, "channel_data must be a JSON string", type="InvalidChannelData", status=400)
+    # Elsewhere a non-string channel_data means nothing and was always ignored; it still is.
+    channel_data = raw_data if isinstance(raw_data, str) else None
+    # A sent channel_data is signed as `sid:channel:channel_data` whatever the channel kind: the server SDKs sign
+    # so for any channel given custom data, pusher-js forwards it, and Slanger (which copies Pusher) checks so.
     message = signatures.channel_string(socket_id, channel, channel_data)
-    if not signatures.verify_token(app.key, app.secret, message, auth):
+    if not signatures.verify_token(app.key, app.secret, message, auth) and not (
+        # Private/encrypted channels keep taking the plain `sid:channel` token even then, as before channel_data
+        # was read for them: there it grants nothing. Presence channel_data names the member: it must be signed.
+        channel_data is not None
+        and not ctype.is_presence
+        and signatures.verify_token(app.key, app.secret, signatures.channel_string(socket_id, channel), auth)
+    ):
         raise SubscriptionError(
             channel,
             f"Invalid signature: Expected HMAC SHA256 hex digest of {message}, but got {auth}",
             status=401,
         )
     if not ctype.is_presence:
-        return Grant(channel, ctype)
+        return Grant(channel, ctype)  # never a member, whatever channel_data says
     if channel_data is None:
         # A signed-in connection may omit channel_data: its member comes from the sign-in user_data.
         if user is None:
@@ -77,6 +92,15 @@ def authorize(app: App, socket_id: str, data: dict[str, Any], user: SignedIn | N
         user_id, user_info = user.id, user.user_info
     else:
         user_id, user_info = _member_of(channel, channel_data)
+    if len(user_id) > MAX_PRESENCE_USER_ID:
+        # LimitReached/4301, as for an over-size user_info below: both are the member's data over a size limit
+        # (soketi's member-size refusal), not malformed data (InvalidChannelData/400) nor a full channel (4100).
+        raise SubscriptionError(
+            channel,
+            f"user_id is {len(user_id)} characters, over the {MAX_PRESENCE_USER_ID} character limit",
+            type="LimitReached",
+            status=4301,
+        )
     if user_info is not None:
         size = len(orjson.dumps(user_info))
         if size > app.limits.max_presence_user_info_bytes:
