@@ -61,3 +61,12 @@ def test_malformed_signin_data(data):
     with pytest.raises(ProtocolError) as info:
         signin.verify(APP, SID, data)
     assert info.value.code == 4009
+
+
+def test_user_ids_longer_than_the_presence_limit_sign_in():
+    # 128 is Pusher's presence limit; sign-in ids only have to make a valid #server-to-user- channel.
+    longest = "u" * signin.MAX_USER_ID
+    assert signin.verify(APP, SID, data_for(orjson.dumps({"id": longest}).decode())).user_id == longest
+    with pytest.raises(ProtocolError) as info:
+        signin.verify(APP, SID, data_for(orjson.dumps({"id": longest + "u"}).decode()))
+    assert info.value.code == 4009

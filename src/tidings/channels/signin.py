@@ -18,6 +18,7 @@ from tidings.errors import ProtocolError
 
 MAX_WATCHLIST = 100
 # An id must make a valid `#server-to-user-{id}` channel name, or pusher-js could never subscribe to it.
+# Not Pusher's 128: that cap is documented for presence only (reference section 3), and presence enforces it.
 MAX_USER_ID = 200 - len(names.USER_CHANNEL_PREFIX)
 
 
