@@ -61,11 +61,31 @@ class Webhook(BaseModel):
         return not (self.channel_suffix and not channel.endswith(self.channel_suffix))
 
 
+# Generated ids are 7 digits and keys 20 hex characters (credentials.py), as Pusher's are; 255 leaves room for
+# any hand-picked value. Storage answers "no such app" for a longer one without asking the database.
+MAX_APP_ID_LENGTH = 255
+MAX_APP_KEY_LENGTH = 255
+
+
+def is_storable_text(value: str) -> bool:
+    """False for text no database column holds: NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class App(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str
-    key: str
+    # Bounded and storable so that an id or key that fails those checks names no app: lookups rely on it.
+    id: str = Field(max_length=MAX_APP_ID_LENGTH)
+    key: str = Field(max_length=MAX_APP_KEY_LENGTH)
     secret: str = Field(repr=False)
     name: str = ""
     enabled: bool = True
@@ -75,3 +95,10 @@ class App(BaseModel):
     limits: AppLimits = Field(default_factory=AppLimits)
     webhooks: tuple[Webhook, ...] = ()
     webhook_batching: bool = False
+
+    @field_validator("id", "key")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        if not is_storable_text(value):
+            raise ValueError("must be Unicode text without NUL characters")
+        return value
