@@ -31,6 +31,30 @@ async def test_missing_app_reads_as_none(storage: Storage) -> None:
     assert await storage.apps.get_by_key("nope") is None
 
 
+# Keys no app can have: they arrive from URL paths (/app/{key}, /apps/{app_id}/...) and must be "not found".
+IMPOSSIBLE_KEYS = [
+    pytest.param("1000001\x00", id="nul"),  # PostgreSQL refuses NUL in text: it was a driver error, a 500
+    pytest.param("key-\ud800", id="lone-surrogate"),  # not UTF-8: neither driver can send it
+    pytest.param("k" * 256, id="over-255"),
+]
+
+
+@pytest.mark.parametrize("value", IMPOSSIBLE_KEYS)
+async def test_a_key_or_id_no_app_can_have_reads_as_none(storage: Storage, value: str) -> None:
+    await storage.apps.create(make_app())
+
+    assert await storage.apps.get(value) is None
+    assert await storage.apps.get_by_key(value) is None
+
+
+async def test_the_longest_id_and_key_are_stored_and_found(storage: Storage) -> None:
+    app = make_app("1" * 255, "k" * 255)
+    await storage.apps.create(app)
+
+    assert await storage.apps.get("1" * 255) == app
+    assert await storage.apps.get_by_key("k" * 255) == app
+
+
 async def test_list_and_count_in_creation_order(storage: Storage) -> None:
     assert await storage.apps.list() == []
     assert await storage.apps.count() == 0
@@ -178,3 +202,22 @@ async def test_an_unreachable_database_is_a_storage_error_and_not_ready(url: str
         # aiosqlite stops the worker thread of a failed connect without awaiting it; let it finish
         # before pytest-asyncio closes this loop, or the thread reports "Event loop is closed".
         await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("sqlite+aiosqlite:////nonexistent-dir/sub/tidings.db", id="sqlite"),
+        pytest.param("postgresql+asyncpg://postgres@127.0.0.1:1/none", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
+@pytest.mark.parametrize("value", IMPOSSIBLE_KEYS)
+async def test_impossible_keys_are_answered_without_the_database(url: str, value: str) -> None:
+    # The database is unreachable: a query would raise StorageError, so None proves none was made.
+    storage = await open_storage(url)
+    try:
+        assert await storage.apps.get(value) is None
+        assert await storage.apps.get_by_key(value) is None
+        assert await storage.instances.get(value) is None
+    finally:
+        await storage.close()

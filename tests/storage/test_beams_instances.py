@@ -48,6 +48,20 @@ async def test_create_then_read_back(beams: Storage) -> None:
     assert await beams.instances.get("nope") is None
 
 
+@pytest.mark.parametrize(
+    "instance_id",
+    [
+        pytest.param("inst-1\x00", id="nul"),  # PostgreSQL refuses NUL in text: it was a driver error, a 500
+        pytest.param("inst-\ud800", id="lone-surrogate"),  # not UTF-8: neither driver can send it
+        pytest.param("i" * 256, id="over-255"),
+    ],
+)
+async def test_an_id_no_instance_can_have_reads_as_none(beams: Storage, instance_id: str) -> None:
+    await beams.instances.create(make_instance())
+
+    assert await beams.instances.get(instance_id) is None
+
+
 async def test_list_and_count_in_creation_order(beams: Storage) -> None:
     assert await beams.instances.list() == []
     assert await beams.instances.count() == 0

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tidings.channels.apps import App, AppLimits, Webhook
+from tidings.channels.apps import MAX_APP_ID_LENGTH, MAX_APP_KEY_LENGTH, App, AppLimits, Webhook
 from tidings.errors import NotFound, StorageError
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import can_be_stored_key, translate_errors
 from tidings.storage.schema import apps as apps_table
 
 Clock = Callable[[], datetime]
@@ -31,9 +31,13 @@ class AppStore:
         self._clock = clock
 
     async def get(self, app_id: str) -> App | None:
+        if not can_be_stored_key(app_id, MAX_APP_ID_LENGTH):  # the App model admits no such id
+            return None
         return await self._one(apps_table.c.id == app_id, "reading app")
 
     async def get_by_key(self, key: str) -> App | None:
+        if not can_be_stored_key(key, MAX_APP_KEY_LENGTH):  # the App model admits no such key
+            return None
         return await self._one(apps_table.c.key == key, "reading app")
 
     async def list(self) -> builtins.list[App]:

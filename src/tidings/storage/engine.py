@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from tidings.channels.apps import is_storable_text
 from tidings.errors import ConfigError, StorageError
 
 # Users write the URL they know; the async driver is an implementation detail.
@@ -87,6 +88,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
+
+
+def can_be_stored_key(value: str, max_length: int) -> bool:
+    """False for a lookup key no row can have, so the caller answers "not found" without a query.
+
+    Keys come from URL paths: PostgreSQL refuses a NUL in a parameter (a 500, not a 404) and neither driver can
+    send a lone surrogate; an absurdly long one costs a round trip for nothing.
+    """
+    return len(value) <= max_length and is_storable_text(value)
 
 
 @contextmanager

@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.beams.models import Instance
 from tidings.errors import NotFound, StorageError
 from tidings.storage.apps import Clock, utcnow
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import can_be_stored_key, translate_errors
 from tidings.storage.schema import beams_instances as instances_table
 
 _VAPID_COLUMNS = ("vapid_private_key", "vapid_public_key")
+# Instance ids are UUIDs (36 characters; the CLI and the config check that), so no stored id comes near the
+# bound apps use; a lookup beyond it is "not found" without a query.
+MAX_INSTANCE_ID_LENGTH = 255
 
 
 class InstanceStore:
@@ -27,6 +30,8 @@ class InstanceStore:
         self._clock = clock
 
     async def get(self, instance_id: str) -> Instance | None:
+        if not can_be_stored_key(instance_id, MAX_INSTANCE_ID_LENGTH):
+            return None
         with translate_errors("reading instance"):
             async with self._engine.connect() as conn:
                 return await _select_one(conn, instance_id)
