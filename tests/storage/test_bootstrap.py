@@ -30,6 +30,18 @@ async def test_configured_id_without_key_or_secret_is_a_config_error(storage: St
     assert await storage.apps.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("default_app_id", "1" * 256), ("default_app_key", "k" * 256), ("default_app_key", "k\x00")]
+)
+async def test_configured_id_or_key_no_lookup_could_find_is_a_config_error(
+    storage: Storage, field: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"invalid default app: {field}"):
+        await ensure_default_app(settings(**{**CONFIGURED, field: value}), storage.apps)
+
+    assert await storage.apps.count() == 0
+
+
 async def test_configured_app_is_created_with_its_switches(storage: Storage) -> None:
     app, created = await ensure_default_app(
         settings(**CONFIGURED, default_app_client_events=True, default_app_subscription_count=True), storage.apps

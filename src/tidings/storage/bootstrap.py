@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.channels.credentials import new_app
@@ -37,8 +39,7 @@ async def _upsert_configured(settings: Settings, store: AppStore, app_id: str) -
             " must be set too"
         )
     existing = await store.get(app_id)
-    base = existing or App(id=app_id, key=settings.default_app_key, secret=secret, name="default")
-    values = base.model_dump()
+    values: dict[str, object] = existing.model_dump() if existing else {"id": app_id, "name": "default"}
     values.update(key=settings.default_app_key, secret=secret, enabled=True)
     switches = {
         "enable_client_events": settings.default_app_client_events,
@@ -46,7 +47,12 @@ async def _upsert_configured(settings: Settings, store: AppStore, app_id: str) -
         "enable_subscription_count": settings.default_app_subscription_count,
     }
     values.update({name: value for name, value in switches.items() if value is not None})
-    app = await store.upsert(App.model_validate(values))
+    try:
+        configured = App.model_validate(values)
+    except ValidationError as exc:  # an id or key the App model refuses (too long, NUL): the settings' fault
+        problems = "; ".join(f"default_app_{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid default app: {problems}") from exc
+    app = await store.upsert(configured)
     return app, existing is None
 
 
