@@ -1,4 +1,8 @@
-"""Apps by key and by id, read from storage through a short-lived cache (see tidings.ttlcache)."""
+"""Apps by key and by id, read from storage through a short-lived cache (see tidings.ttlcache).
+
+While the database is down, an app that was read before is served from its last copy (new connections and
+API calls keep working); an app never read fails as the storage error says.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from tidings.ttlcache import TTLCache
 
 class AppRegistry:
     def __init__(self, store: AppStore, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._by_key = TTLCache(store.get_by_key, ttl, clock=clock)
-        self._by_id = TTLCache(store.get, ttl, clock=clock)
+        self._by_key = TTLCache(store.get_by_key, ttl, clock=clock, what="app with key")
+        self._by_id = TTLCache(store.get, ttl, clock=clock, what="app")
         self._known: dict[str, App] = {}
 
     async def by_key(self, key: str) -> App | None:
