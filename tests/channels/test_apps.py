@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from tidings.channels.apps import MAX_APP_ID_LENGTH, MAX_APP_KEY_LENGTH, App, is_storable_text
+from tidings.channels.apps import MAX_APP_ID_LENGTH, MAX_APP_KEY_LENGTH, App, AppLimits, is_storable_text
 
 
 @pytest.mark.parametrize("text", ["", "1234567", "278d425bdf160c739803", "clé-ü", "🙂"])
@@ -33,3 +33,15 @@ def test_an_id_or_key_storage_could_not_look_up_is_refused(fields):
     # Lookups answer "not found" for these without a query; the model keeps that true by admitting none.
     with pytest.raises(ValidationError):
         App.model_validate({"id": "1", "key": "k", "secret": "s", **fields})
+
+
+def test_channels_per_connection_default_to_1000_and_may_be_unlimited():
+    assert AppLimits().max_channels_per_connection == 1000
+    assert AppLimits(max_channels_per_connection=None).max_channels_per_connection is None
+    assert AppLimits.model_validate({"max_channels_per_connection": "5"}).max_channels_per_connection == 5
+
+
+@pytest.mark.parametrize("bad", [0, -1, "many"])
+def test_channels_per_connection_must_be_a_positive_integer(bad):
+    with pytest.raises(ValidationError):
+        AppLimits.model_validate({"max_channels_per_connection": bad})

@@ -3,7 +3,7 @@ import pytest
 
 from tidings.channels import signatures
 from tidings.channels.apps import App
-from tidings.channels.subscription import MAX_PRESENCE_USER_ID, SignedIn, authorize
+from tidings.channels.subscription import MAX_PRESENCE_USER_ID, SignedIn, authorize, check_channel_count
 from tidings.errors import ProtocolError, SubscriptionError
 
 APP = App(id="1", key="key", secret="secret")
@@ -150,3 +150,23 @@ def test_missing_channel_is_a_plain_protocol_error():
     with pytest.raises(ProtocolError) as info:
         authorize(APP, SID, {"auth": ""}, None)
     assert not isinstance(info.value, SubscriptionError)
+
+
+@pytest.mark.parametrize(("current", "limit"), [(0, 1), (999, 1000), (10**6, None)])
+def test_channel_count_below_the_limit_or_unlimited_passes(current, limit):
+    check_channel_count("private-a", current, limit)
+
+
+@pytest.mark.parametrize(("current", "limit"), [(1, 1), (1000, 1000), (1001, 1000)])
+def test_channel_count_at_the_limit_is_refused_for_that_channel(current, limit):
+    with pytest.raises(SubscriptionError) as info:
+        check_channel_count("presence-room", current, limit)
+    assert (info.value.type, info.value.status) == ("LimitReached", 4100)
+    assert info.value.channel == "presence-room" and str(limit) in info.value.message
+    assert not info.value.closes  # a subscription_error: the connection stays open
+
+
+def test_channel_count_uses_the_app_default():
+    check_channel_count("a", 999, APP.limits.max_channels_per_connection)
+    with pytest.raises(SubscriptionError):
+        check_channel_count("a", 1000, APP.limits.max_channels_per_connection)

@@ -19,6 +19,10 @@ class AppLimits(BaseModel):
     max_presence_members: int = Field(default=100, ge=1)
     max_presence_user_info_bytes: int = Field(default=1_024, ge=1)
     client_events_per_second: int = Field(default=10, ge=0, description="0 means unlimited")
+    # Pusher documents no such limit, but every subscription costs the hub index entries: bounded by default like
+    # the limits above (max_connections alone is unlimited, a quota only the operator can size), far above what
+    # pusher-js apps subscribe to. None lifts it.
+    max_channels_per_connection: int | None = Field(default=1000, ge=1, description="None means unlimited")
 
 
 WEBHOOK_EVENTS = frozenset(

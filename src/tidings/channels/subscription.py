@@ -113,6 +113,23 @@ def authorize(app: App, socket_id: str, data: dict[str, Any], user: SignedIn | N
     return Grant(channel, ctype, user_id, user_info)
 
 
+def check_channel_count(channel: str, current: int, limit: int | None) -> None:
+    """Refuse subscribing to `channel` when the connection already has `current` channels and `limit` allows no more.
+
+    `current` counts the connection's subscriptions without `channel` (call it for a channel not yet subscribed);
+    `limit` is the app's `limits.max_channels_per_connection`, None for unlimited.
+    """
+    if limit is not None and current >= limit:
+        # LimitReached/4100, as for a full presence roster: a count at capacity (pusher-js's "over capacity" code),
+        # which unsubscribing elsewhere frees; not 4009 (a name over its length) nor 4301 (data over its size).
+        raise SubscriptionError(
+            channel,
+            f"The maximum number of channels per connection ({limit}) has been reached",
+            type="LimitReached",
+            status=4100,
+        )
+
+
 def _member_of(channel: str, channel_data: str) -> tuple[str, Any]:
     try:
         parsed = orjson.loads(channel_data)
