@@ -109,6 +109,23 @@ def test_create_then_list_show_disable_enable_update(target: list[str]) -> None:
     }
 
 
+def test_channels_per_connection_limit_is_set_shown_and_lifted(target: list[str]) -> None:
+    app_id = created_id(run(target, "create").stdout)
+    assert show(target, app_id)["limits"]["max_channels_per_connection"] == 1000
+
+    run(target, "update", app_id, "--limit", "max_channels_per_connection=50")
+    assert show(target, app_id)["limits"]["max_channels_per_connection"] == 50
+    assert re.search(r"^  max_channels_per_connection\s+50$", run(target, "show", app_id).stdout, re.M)
+
+    run(target, "update", app_id, "--limit", "max_channels_per_connection=none")
+    assert show(target, app_id)["limits"]["max_channels_per_connection"] is None
+    assert re.search(r"^  max_channels_per_connection\s+unlimited$", run(target, "show", app_id).stdout, re.M)
+
+    failed = run(target, "update", app_id, "--limit", "max_channels_per_connection=0", ok=False)
+    assert failed.stderr.startswith("tidings: invalid value: limits.max_channels_per_connection: Input should be "
+                                    "greater than or equal to 1")
+
+
 def test_create_with_given_credentials_and_refuse_a_taken_key(target: list[str]) -> None:
     run(target, "create", "--id", "123456", "--key", "my-key", "--secret", "my-secret")
     assert show(target, "123456")["key"] == "my-key"

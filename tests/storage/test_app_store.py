@@ -11,6 +11,7 @@ from tidings.channels.apps import App, AppLimits
 from tidings.channels.credentials import new_app
 from tidings.errors import NotFound, StorageError
 from tidings.storage import Storage, open_storage
+from tidings.storage.schema import apps as apps_table
 
 
 def make_app(app_id: str = "1000001", key: str = "key-1", **fields: object) -> App:
@@ -162,13 +163,30 @@ async def test_limits_round_trip_through_json(storage: Storage) -> None:
     limits = AppLimits(
         max_connections=None, max_event_data_bytes=1, max_channels_per_event=2, max_batch_size=3,
         max_channel_name_length=4, max_event_name_length=5, max_presence_members=6,
-        max_presence_user_info_bytes=7, client_events_per_second=0,
+        max_presence_user_info_bytes=7, client_events_per_second=0, max_channels_per_connection=8,
     )
     await storage.apps.create(make_app("1000001", "k1", limits=limits))
     await storage.apps.create(make_app("2000002", "k2", limits=limits.model_copy(update={"max_connections": 0})))
 
     assert (await storage.apps.get("1000001")) == make_app("1000001", "k1", limits=limits)
     assert (await storage.apps.get("2000002")).limits.max_connections == 0  # type: ignore[union-attr]
+
+
+async def test_unlimited_channels_per_connection_round_trip(storage: Storage) -> None:
+    await storage.apps.create(make_app(limits=AppLimits(max_channels_per_connection=None)))
+
+    assert (await storage.apps.get("1000001")).limits.max_channels_per_connection is None  # type: ignore[union-attr]
+
+
+async def test_limits_stored_before_a_limit_existed_read_with_its_default(storage: Storage) -> None:
+    # Rows written before max_channels_per_connection existed have no such JSON key: no migration needed.
+    await storage.apps.create(make_app(limits=AppLimits(max_batch_size=3)))
+    old_limits = AppLimits(max_batch_size=3).model_dump(exclude={"max_channels_per_connection"})
+    async with storage.engine.begin() as conn:
+        await conn.execute(apps_table.update().values(limits=old_limits))
+
+    limits = (await storage.apps.get("1000001")).limits  # type: ignore[union-attr]
+    assert (limits.max_batch_size, limits.max_channels_per_connection) == (3, 1000)
 
 
 async def test_generated_apps_store_like_any_other(storage: Storage) -> None:
