@@ -69,7 +69,8 @@ class ChannelInfo:
 
 
 class AdapterUnavailable(Exception):
-    """The shared backend could not be reached (the cause is chained)."""
+    """The shared backend could not be reached or did not answer in time (the cause is chained). Every
+    method that talks to the backend raises this, never the backend's own errors; the HTTP API answers 503."""
 
 
 class Adapter(Protocol):
@@ -83,7 +84,10 @@ class Adapter(Protocol):
     async def ping(self) -> bool: ...
 
     def broadcast(self, message: Message) -> None:
-        """Send to every other node, in order, without waiting (fire and forget)."""
+        """Send to every other node, in order, without waiting. Once it returns, the message reaches every
+        node (once, in order) as soon as the backend answers again, if it does not now. Raises
+        AdapterUnavailable, having queued nothing, when that can no longer be promised (Redis: its buffer of
+        unsent messages is full); the caller must then not deliver the message locally either."""
         ...
 
     async def join(self, app_id: str, channel: str, member: Member | None, cache: bool) -> Joined:
