@@ -9,9 +9,10 @@ import argparse
 import dataclasses
 import datetime as dt
 import os
-import platform
 import shlex
+import subprocess
 import sys
+from dataclasses import dataclass
 
 import uvloop
 
@@ -19,14 +20,14 @@ from bench.fanout.__main__ import _pinning
 from bench.fanout.report import machine_info as fanout_machine_info
 from bench.fanout.targets import TARGETS, WORK, Target, install_soketi
 from bench.idle import report
-from bench.idle.runner import Options, raise_nofile, run
+from bench.idle.runner import Options, Result, raise_nofile, run
 
 DEFAULT_TARGETS = ["tidings", "soketi"]
 
 
 def machine_info() -> dict[str, str]:
     info = fanout_machine_info()
-    info["uname"] = " ".join(platform.uname())
+    info["uname"] = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
     return info
 
 
@@ -96,23 +97,32 @@ def with_sources(args: argparse.Namespace, targets: dict[str, Target], names: li
     return names
 
 
-def run_command(args: argparse.Namespace, targets: dict[str, Target], prog: str) -> int:
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+@dataclass
+class Run:
+    results: list[Result]
+    opts: Options
+    info: dict[str, str]
+    command: str
+
+
+def execute(args: argparse.Namespace, targets: dict[str, Target], prog: str) -> Run | None:
+    """Run the targets named by ``args``; print the table and write the JSON. None if the targets are wrong."""
     targets = dict(targets)
     names = with_sources(args, targets, [t.strip() for t in args.targets.split(",") if t.strip()])
     unknown = [t for t in names if t not in targets]
     if unknown:
-        print(f"unknown targets: {unknown}; see `python -m {prog} list`", file=sys.stderr)
-        return 2
+        print(f"unknown targets: {unknown}; known: {', '.join(targets)}", file=sys.stderr)
+        return None
     if "soketi" in names and not args.no_install and targets["soketi"].missing() is not None:
         install_soketi()
     opts = options(args)
     info = machine_info()
     prepare(args, opts, info)
     command = f"python -m {prog} " + shlex.join(sys.argv[1:])
-
-    def log(msg: str) -> None:
-        print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
-
     log(f"{opts.connections} connections per target, {opts.channels} channels, {opts.clients} client processes, "
         f"{opts.inflight} in flight: {', '.join(names)}")
     results = uvloop.run(run([targets[n] for n in names], opts, log))
@@ -124,12 +134,13 @@ def run_command(args: argparse.Namespace, targets: dict[str, Target], prog: str)
     WORK.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     (WORK / f"{prog.rsplit('.', 1)[-1]}-{stamp}.json").write_text(report.to_json(results, opts, info, command))
-    if args.markdown:
-        section = report.markdown(results, opts, info, command, args.title or f"Run of {info['date']}")
-        with open(args.markdown, "a") as f:
-            f.write(section + "\n")
-        print(f"\nappended to {args.markdown}")
-    return 0
+    return Run(results, opts, info, command)
+
+
+def append_markdown(path: str, section: str) -> None:
+    with open(path, "a") as f:
+        f.write(section + "\n")
+    print(f"\nappended to {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         for t in TARGETS.values():
             print(f"{t.name:26} {t.description}")
         return 0
-    return run_command(args, TARGETS, "bench.idle")
+    done = execute(args, TARGETS, "bench.idle")
+    if done is None:
+        return 2
+    if args.markdown:
+        append_markdown(args.markdown, report.markdown(done.results, done.opts, done.info, done.command,
+                                                       args.title or f"Run of {done.info['date']}"))
+    return 0
 
 
 if __name__ == "__main__":

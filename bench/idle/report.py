@@ -79,6 +79,12 @@ def details(r: Result) -> str:
     )
 
 
+def md_table(results: list[Result]) -> list[str]:
+    return (["| " + " | ".join(c for c, _ in COLUMNS) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
+            + ["| " + " | ".join(_row(r)) + " |" for r in results])
+
+
 def markdown(results: list[Result], opts: Options, info: dict[str, str], command: str, title: str) -> str:
     lines = [
         f"### {title}",
@@ -95,9 +101,7 @@ def markdown(results: list[Result], opts: Options, info: dict[str, str], command
         f"{opts.idle:g} s idle before the 'after' read; targets one after the other",
         "",
     ]
-    lines += ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
-              "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
-    lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
+    lines += md_table(results)
     lines += ["", "<details><summary>details</summary>", ""]
     lines += [details(r) for r in results]
     lines += ["", "</details>", ""]
