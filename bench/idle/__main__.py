@@ -42,6 +42,9 @@ def add_run_options(run: argparse.ArgumentParser, default_targets: list[str]) ->
     run.add_argument("--idle", type=float, default=5.0, help="seconds idle before the 'after' RSS (default 5)")
     run.add_argument("--warmup", type=int, default=100, help="warm-up connections before 'before' (default 100)")
     run.add_argument("--settle", type=float, default=2.0, help="seconds between warm-up and 'before' (default 2)")
+    run.add_argument("--quiet-pct", type=float, default=30.0,
+                     help="before each target, wait until the machine is below this busy %% (100 = one core)")
+    run.add_argument("--quiet-wait", type=float, default=20.0, help="... for at most this many seconds")
     run.add_argument("--repeat", type=int, default=1, help="run the whole target sequence this many times")
     run.add_argument("--pin", default="auto",
                      help="SERVER_CPUS:CLIENT_CPUS (e.g. 0:1), 'off', or 'auto' (0:1-N on a machine with 2+ CPUs)")
@@ -56,7 +59,8 @@ def add_run_options(run: argparse.ArgumentParser, default_targets: list[str]) ->
 
 def options(args: argparse.Namespace) -> Options:
     return Options(connections=args.connections, channels=args.channels, clients=args.clients,
-                   inflight=args.inflight, idle=args.idle, warmup=args.warmup, settle=args.settle, repeat=args.repeat)
+                   inflight=args.inflight, idle=args.idle, warmup=args.warmup, settle=args.settle, repeat=args.repeat,
+                   quiet_pct=args.quiet_pct, quiet_wait=args.quiet_wait)
 
 
 def prepare(args: argparse.Namespace, opts: Options, info: dict[str, str]) -> None:

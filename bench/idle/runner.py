@@ -46,7 +46,7 @@ from typing import Any
 
 from bench.fanout import procstat
 from bench.fanout.common import AppCreds, free_port
-from bench.fanout.runner import _recv, _stop, _wait_idle, _wait_ready
+from bench.fanout.runner import _recv, _stop, _wait_idle, _wait_ready, wait_quiet
 from bench.fanout.targets import WORK, Ctx, Target
 from bench.idle.client import PhaseReport, WorkerConfig, worker_main
 
@@ -65,6 +65,8 @@ class Options:
     warmup: int = 100
     settle: float = 2.0
     repeat: int = 1
+    quiet_pct: float = 30.0  # before each target, wait for the machine to be below this busy % (100 = one core)
+    quiet_wait: float = 20.0  # ... for at most this long
     server_cpus: list[int] | None = None
     host: str = "127.0.0.1"
     creds: AppCreds = field(default_factory=AppCreds)
@@ -95,6 +97,8 @@ class Result:
     server_us_per_connect: float = 0.0
     server_connect_cpu_pct: float = 0.0
     client_connect_cpu_pct: float = 0.0
+    foreign_connect_cpu_pct: float = 0.0  # machine busy minus server and clients over the connect phase (noise)
+    busy_before_pct: float = 0.0  # machine busy % in the second before the target started
     subscribed: int = 0
     subscribe_failed: int = 0
     subscribe_s: float = 0.0
@@ -245,6 +249,7 @@ async def measure(target: Target, opts: Options, rnd: int, log: Callable[[str], 
         res.status = f"skipped: {why}"
         return res
     s = Session(target, opts, res)
+    res.busy_before_pct = await wait_quiet(opts.quiet_pct, opts.quiet_wait)
     try:
         await s.start()
         assert s.proc is not None
@@ -262,9 +267,9 @@ async def measure(target: Target, opts: Options, rnd: int, log: Callable[[str], 
 
         log(f"  {target.name}: RSS before {res.rss_before / 2**20:.1f} MB, connecting {opts.connections} "
             f"({opts.inflight} in flight over {len(s.workers)} client process(es)) ...")
-        s0, c0 = procstat.tree_cpu(pid), procstat.cpu(s.client_pids())
+        s0, c0, m0 = procstat.tree_cpu(pid), procstat.cpu(s.client_pids()), procstat.machine_cpu()
         reps: list[PhaseReport] = [a["report"] for a in await s.all(("connect",), phase_timeout)]
-        s1, c1 = procstat.tree_cpu(pid), procstat.cpu(s.client_pids())
+        s1, c1, m1 = procstat.tree_cpu(pid), procstat.cpu(s.client_pids()), procstat.machine_cpu()
         res.connected, res.connect_failed, res.connect_s, lat, errs = _merge(reps)
         first_connect = min(r.t0 for r in reps)
         res.errors += errs
@@ -277,6 +282,9 @@ async def measure(target: Target, opts: Options, rnd: int, log: Callable[[str], 
         if res.connect_s:
             res.server_connect_cpu_pct = 100 * res.server_connect_cpu_s / res.connect_s
             res.client_connect_cpu_pct = 100 * (c1 - c0).total_s / res.connect_s
+            # machine_cpu() is read around the phase, a little wider than connect_s: a noise indicator only
+            res.foreign_connect_cpu_pct = max(0.0, 100 * ((m1 - m0).busy_s - res.server_connect_cpu_s
+                                                          - (c1 - c0).total_s) / res.connect_s)
         log(f"  {target.name}: {res.connected} connected ({res.connect_failed} failed) in {res.connect_s:.1f}s, "
             f"{res.connects_per_s:,.0f}/s; subscribing ...")
 
