@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import ssl
@@ -16,7 +15,6 @@ from tidings.adapters import AdapterUnavailable, open_adapter
 from tidings.banner import banner, beams_banner
 from tidings.beams.instances import new_instance
 from tidings.beams_webhooks import start_sender as start_beams_webhooks
-from tidings.channels import messages
 from tidings.channels.codes import Code
 from tidings.config import Settings
 from tidings.delivery import start_delivery
@@ -33,6 +31,8 @@ from tidings.ttlcache import TTLCache
 from tidings.web.app import build_app
 from tidings.web.beams.common import RateLimiter
 from tidings.web.context import Context
+from tidings.web.listener import Dispatch
+from tidings.web.wsconn import WsServer
 
 log = logging.getLogger("tidings.server")
 
@@ -89,13 +89,15 @@ async def serve(settings: Settings) -> None:
 
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(
-        runner, settings.host, settings.port, backlog=4096, ssl_context=_tls(settings),
-        reuse_port=settings.reuse_port or None,
+    http_server = runner.server
+    assert http_server is not None
+    ws_server = WsServer(ctx)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Dispatch(http_server, ws_server.handshake), settings.host, settings.port, backlog=4096,
+        ssl=_tls(settings), reuse_port=settings.reuse_port or None,
     )
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
+    sockets = list(server.sockets or ())
     port = sockets[0].getsockname()[1] if sockets else settings.port
     where = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "database"
     storage_desc = (
@@ -111,10 +113,11 @@ async def serve(settings: Settings) -> None:
     log.info("listening on %s:%s", settings.host, port)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pinger = loop.create_task(keepalive.run(hub, settings.activity_timeout, settings.pong_timeout))
+    pinger = loop.create_task(
+        keepalive.run(hub, ctx.registry, settings.activity_timeout, settings.pong_timeout, settings.app_cache_ttl)
+    )
     sender = loop.create_task(webhooks.run())
     delivery = start_delivery(settings, storage, stream)  # Beams delivery workers (settings.delivery_workers)
     try:
@@ -123,6 +126,7 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
         ctx.shutting_down = True
         pinger.cancel()
+        server.close()  # no new connections
         await _close_all(hub, settings.shutdown_grace)
         await runner.cleanup()
         await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
@@ -135,15 +139,14 @@ async def serve(settings: Settings) -> None:
 
 async def _close_all(hub: Hub, grace: float) -> None:
     """Tell every client to reconnect elsewhere (4200), then give them `grace` seconds to close."""
-    conns = list(hub.all_connections())
-    message = "Server is shutting down"
-    for conn in conns:
-        conn.send(messages.error(Code.GENERIC_RECONNECT, message))
-        conn.close(Code.GENERIC_RECONNECT, message)
-    tasks = [t for c in conns if (t := c._close_task) is not None]
-    if tasks:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), grace)
+    for conn in list(hub.all_connections()):
+        conn.fail(Code.GENERIC_RECONNECT, "Server is shutting down")
+    deadline = asyncio.get_running_loop().time() + grace
+    while any(True for _ in hub.all_connections()) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    for conn in list(hub.all_connections()):
+        conn.abort("shutdown")
+    await asyncio.sleep(0)  # let connection_lost callbacks run and removals start
 
 
 def _tls(settings: Settings) -> ssl.SSLContext | None:

@@ -11,9 +11,8 @@ import asyncio
 import json
 from typing import Any
 
-import orjson
-
 from tests.adapters.conftest import REDIS_URL, drop_keys
+from tests.realtime.fakes import connect, feed
 from tidings.adapters.base import Joined, Member
 from tidings.adapters.redis import RedisAdapter
 from tidings.channels import signatures
@@ -24,24 +23,6 @@ from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 
 APP = App(id="1", key="k", secret="s")
-
-
-class Transport:
-    """Collects what the hub writes to one client (the hub writes ready-made WebSocket frames)."""
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-
-    def write(self, frame: bytes) -> None:
-        n = frame[1] & 0x7F
-        payload = frame[2 + {126: 2, 127: 8}.get(n, 0):]
-        self.frames.append(orjson.loads(payload))
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def abort(self) -> None:
-        pass
 
 
 class GatedAdapter(RedisAdapter):
@@ -63,33 +44,23 @@ async def node(prefix: str) -> tuple[Hub, GatedAdapter]:
     return hub, adapter
 
 
-def connect(hub: Hub) -> tuple[Connection, Transport]:
-    transport = Transport()
-
-    async def closer(code: int, reason: str) -> None:
-        return None
-
-    conn = Connection(hub.new_socket_id(APP.id), APP, transport, closer, write_limit=1 << 20)
-    hub.add(conn)
-    return conn, transport
-
-
 def presence(conn: Connection, channel: str, user: str) -> dict[str, Any]:
     data = json.dumps({"user_id": user})
     auth = f"{APP.key}:{signatures.hmac_hex(APP.secret, f'{conn.socket_id}:{channel}:{data}')}"
-    return {"channel": channel, "auth": auth, "channel_data": data}
+    return {"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth, "channel_data": data}}
 
 
 async def test_member_event_during_a_subscribe_comes_after_subscription_succeeded(prefix: str) -> None:
     (hub_a, a), (hub_b, b) = await node(prefix), await node(prefix)
     try:
         ch = "presence-room"
-        carol, carol_t = connect(hub_b)
-        dave, _ = connect(hub_a)
+        carol, carol_t = connect(hub_b, APP)
+        dave, _ = connect(hub_a, APP)
+        carol_t.frames.clear()
         b.gate = asyncio.Event()
-        joining = asyncio.create_task(hub_b.subscribe(carol, presence(carol, ch, "carol")))
+        joining = asyncio.create_task(feed(hub_b, carol, presence(carol, ch, "carol")))
         await asyncio.sleep(0.1)  # carol's join went through Redis; her answer waits at the gate
-        await hub_a.subscribe(dave, presence(dave, ch, "dave"))  # after carol's: not in her snapshot
+        await feed(hub_a, dave, presence(dave, ch, "dave"))  # after carol's: not in her snapshot
         await asyncio.sleep(0.2)  # dave's member_added reaches node b: held, carol is still joining
         assert carol_t.frames == []
         b.gate.set()
@@ -98,6 +69,29 @@ async def test_member_event_during_a_subscribe_comes_after_subscription_succeede
         assert events[0][0] == "pusher_internal:subscription_succeeded"
         assert events[0][1]["presence"]["ids"] == ["carol"]
         assert events[1:] == [("pusher_internal:member_added", {"user_id": "dave"})]
+    finally:
+        await a.close()
+        await b.close()
+        await drop_keys(prefix)
+
+
+async def test_concurrent_presence_joins_on_two_nodes(prefix: str) -> None:
+    """20 simultaneous joins of one presence channel, 5 rounds: every join answered, none crashed
+    (waiters for one channel used to be compared by value and removed in the wrong order)."""
+    (hub_a, a), (hub_b, b) = await node(prefix), await node(prefix)
+    try:
+        ch = "presence-crowd"
+        for round_ in range(5):
+            hubs = [hub_a if i % 2 else hub_b for i in range(20)]
+            conns = [connect(hub, APP) for hub in hubs]
+            joins = [feed(hubs[i], c, presence(c, ch, f"u{round_}-{i}")) for i, (c, _) in enumerate(conns)]
+            await asyncio.gather(*joins)
+            for conn, transport in conns:
+                assert "pusher_internal:subscription_succeeded" in transport.events(), transport.frames
+                assert not conn.closing
+            assert len(await a.members(APP.id, ch)) == 20
+            await asyncio.gather(*(hubs[i].remove(c) for i, (c, _) in enumerate(conns)))
+            assert await a.members(APP.id, ch) == {}
     finally:
         await a.close()
         await b.close()

@@ -42,8 +42,10 @@ class Joining:
         try:
             yield held
         finally:
+            # By identity: two waiters' lists are equal whenever they hold the same frames (both empty,
+            # say), and list.remove would take the first equal one, someone else's.
             lists = self._waiting[key]
-            lists.remove(held)
+            del lists[next(i for i, other in enumerate(lists) if other is held)]
             if not lists:
                 del self._waiting[key]
 
@@ -56,4 +58,4 @@ class Joining:
         for item in held:
             if members is not None and (item.added in members or (item.removed and item.removed not in members)):
                 continue  # the snapshot in subscription_succeeded already says so
-            conn.transport.write(item.frame)
+            conn.write(item.frame)

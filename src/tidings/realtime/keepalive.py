@@ -1,39 +1,58 @@
-"""Server-side liveness: ping quiet clients, close with 4201 those that do not answer.
+"""Time for every connection: one task ticks them all every second or so, instead of a timer each.
 
-One task scans every connection every second or so, instead of one timer per connection.
-It also enforces the per-app "sign in within N seconds" rule (4009).
+A tick runs the session's deadlines (activity ping, pong 4201, sign-in 4009) and the driver's (a client
+that stopped reading). Every `app_cache_ttl` seconds the apps with open connections are read again, so a
+rotated secret, a disabled app (closed with 4003), a deleted one (4001) or changed limits reach them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
-from tidings.channels import messages
 from tidings.channels.codes import Code
 from tidings.realtime.hub import Hub
+from tidings.realtime.registry import AppRegistry
+
+log = logging.getLogger("tidings.keepalive")
 
 
-def check(hub: Hub, now: float, activity_timeout: float, pong_timeout: float) -> None:
+def tick(hub: Hub, now: float) -> None:
     for conn in hub.all_connections():
-        if conn.closing:
+        try:
+            conn.tick(now)
+        except Exception as exc:  # one connection's failure must not stop the others' clocks
+            log.error("tick of a connection failed: %s: %s", type(exc).__name__, exc)
+
+
+async def refresh_apps(hub: Hub, registry: AppRegistry) -> None:
+    for app_id, st in list(hub.index.apps.items()):
+        if not st.connections:
             continue
-        if conn.user_deadline is not None and now >= conn.user_deadline:
-            message = "Connection not authorized within timeout."
-            conn.send_error(Code.UNAUTHORIZED, message)
-            conn.close(Code.UNAUTHORIZED, message)
-        elif conn.ping_sent_at is not None:
-            if now - conn.ping_sent_at >= pong_timeout:
-                message = "Pong reply not received"
-                conn.send_error(Code.PONG_NOT_RECEIVED, message)
-                conn.close(Code.PONG_NOT_RECEIVED, message)
-        elif now - conn.last_seen >= activity_timeout:
-            conn.ping_sent_at = now
-            conn.send(messages.PING)
+        try:
+            app = await registry.by_id(app_id)
+        except Exception as exc:  # storage down and nothing cached: keep what the connections have
+            log.warning("app %s not re-read: %s: %s", app_id, type(exc).__name__, exc)
+            continue
+        conns = list(st.connections.values())
+        if app is None:
+            for conn in conns:
+                conn.fail(Code.APP_NOT_FOUND, "App no longer exists")
+            continue
+        for conn in conns:
+            if conn.session.app is not app:
+                conn.set_app(app)
 
 
-async def run(hub: Hub, activity_timeout: float, pong_timeout: float) -> None:
+async def run(hub: Hub, registry: AppRegistry, activity_timeout: float, pong_timeout: float, app_ttl: float) -> None:
     interval = max(0.05, min(1.0, activity_timeout / 4, pong_timeout / 4))
+    refresh_every = max(interval, app_ttl)
+    refreshed = time.monotonic()
     while True:
         await asyncio.sleep(interval)
-        check(hub, time.monotonic(), activity_timeout, pong_timeout)
+        now = time.monotonic()
+        tick(hub, now)
+        if now - refreshed >= refresh_every:
+            refreshed = now
+            await refresh_apps(hub, registry)

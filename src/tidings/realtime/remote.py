@@ -11,7 +11,8 @@ from tidings.channels import messages, names
 from tidings.channels.codes import Code
 from tidings.realtime import events as ev
 from tidings.realtime.frames import text_frame
-from tidings.realtime.hub import Channel, Hub
+from tidings.realtime.hub import Hub
+from tidings.realtime.index import Channel
 from tidings.realtime.joining import Held
 
 
@@ -20,23 +21,23 @@ def on_message(hub: Hub, m: bus.BusMessage, own: bool) -> None:
         case bus.Reset():
             _reset(hub)
         case bus.Publish(app_id, event, channels, data, except_socket):
-            if app_id in hub.apps:
+            if app_id in hub.index.apps:
                 hub.deliver(app_id, event, channels, data, except_socket)
         case bus.Terminate(app_id, user_id):
-            hub.terminate_local(app_id, user_id)
+            hub.users.terminate_local(app_id, user_id)
         case bus.UserStatus(app_id, user_id, online):
-            hub.notify_watchers(app_id, user_id, "online" if online else "offline")
+            hub.users.notify_watchers(app_id, user_id, online=online)
             if own:
                 hub.stream.emit((ev.UserOnline if online else ev.UserOffline)(app_id, user_id))
         case bus.ClientEvent(app_id, name, event, data, user_id):
             frame = text_frame(messages.event(event, name, data, user_id))
-            hub.to_channel(app_id, name, hub.channel(app_id, name), Held(frame))
+            hub.fanout.to_channel(app_id, name, Held(frame))
         case bus.MemberAdded(app_id, name, user_id, user_info):
             frame = text_frame(messages.member_added(name, user_id, user_info))
-            hub.to_channel(app_id, name, hub.channel(app_id, name), Held(frame, added=user_id))
+            hub.fanout.to_channel(app_id, name, Held(frame, added=user_id))
         case bus.MemberRemoved(app_id, name, user_id):
             frame = text_frame(messages.member_removed(name, user_id))
-            hub.to_channel(app_id, name, hub.channel(app_id, name), Held(frame, removed=user_id))
+            hub.fanout.to_channel(app_id, name, Held(frame, removed=user_id))
             if own:
                 hub.stream.emit(ev.MemberRemoved(app_id, name, user_id))
         case bus.Count(app_id, name, count):
@@ -44,7 +45,7 @@ def on_message(hub: Hub, m: bus.BusMessage, own: bool) -> None:
                 hub.stream.emit(ev.ChannelVacated(app_id, name))
             chan = hub.channel(app_id, name)
             if chan is not None and count > 0 and _counts_enabled(chan):
-                hub.count_learned(app_id, chan, count, mine=own)
+                hub.counts.learned(app_id, chan, count, mine=own)
 
 
 def _counts_enabled(chan: Channel) -> bool:
@@ -58,5 +59,4 @@ def _counts_enabled(chan: Channel) -> bool:
 def _reset(hub: Hub) -> None:
     message = "Server state was reset, reconnect"
     for conn in list(hub.all_connections()):
-        conn.send_error(Code.GENERIC_RECONNECT, message)
-        conn.close(Code.GENERIC_RECONNECT, message)
+        conn.fail(Code.GENERIC_RECONNECT, message)
