@@ -32,7 +32,7 @@ from tidings.web.app import build_app
 from tidings.web.beams.common import RateLimiter
 from tidings.web.context import Context
 from tidings.web.listener import Dispatch
-from tidings.web.wsconn import WsServer
+from tidings.web.wsconn import WS_SERVER, WsServer
 
 log = logging.getLogger("tidings.server")
 
@@ -87,11 +87,13 @@ async def serve(settings: Settings) -> None:
     stream.subscribe(webhooks.on_event)
     beams_webhooks = start_beams_webhooks(stream, storage, http, instances=ctx.instances, metrics=metrics)
 
-    runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
+    ws_server = WsServer(ctx)
+    application = build_app(ctx)
+    application[WS_SERVER] = ws_server  # for upgrades on kept-alive connections (web/ws.py)
+    runner = web.AppRunner(application, access_log=None, handle_signals=False)
     await runner.setup()
     http_server = runner.server
     assert http_server is not None
-    ws_server = WsServer(ctx)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: Dispatch(http_server, ws_server.handshake), settings.host, settings.port, backlog=4096,

@@ -1,7 +1,12 @@
 """The Channels HTTP API: signed requests under /apps/{app_id}/..., answered with JSON.
 
 Each handler authenticates, lets the pure core validate, then calls the hub. ApiErrors raised
-anywhere below become `{"error": ...}` responses in web/errors.py.
+anywhere below become `{"error": ...}` responses in web/errors.py, and so does AdapterUnavailable (503:
+Redis did not answer).
+
+A trigger either answers 200 and its event is delivered everywhere (the bus keeps it until Redis answers),
+or answers an error and delivers nothing: whatever can fail (the `info` attributes, the cache write, the
+bus) happens before the first delivery.
 """
 
 from __future__ import annotations
@@ -63,24 +68,22 @@ async def _attributes(
 async def trigger(request: web.Request) -> web.Response:
     ctx, app, body = await _app(request)
     event = api.parse_trigger(body, app.limits)
+    # Read before triggering: a Redis failure then answers 503 with nothing delivered, so a client that
+    # retries does not duplicate the event. (Triggering does not change the figures read.)
+    out = {name: await _attributes(ctx, app.id, name, event.info) for name in event.channels} if event.info else None
     await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
-    if not event.info:
-        return web.json_response({})
-    return web.json_response(
-        {"channels": {name: await _attributes(ctx, app.id, name, event.info) for name in event.channels}}
-    )
+    return web.json_response({} if out is None else {"channels": out})
 
 
 async def batch(request: web.Request) -> web.Response:
     ctx, app, body = await _app(request)
     batch = api.parse_batch(body, app.limits)
+    # As in trigger: every attribute read first. A batch is not atomic though: if Redis fails part way
+    # (the bus buffer full, a cache write), the events before that one are delivered and the answer is 503.
+    out = [await _attributes(ctx, app.id, e.channels[0], e.info) for e in batch] if any(e.info for e in batch) else None
     for event in batch:
         await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
-    if not any(event.info for event in batch):
-        return web.json_response({})
-    return web.json_response(
-        {"batch": [await _attributes(ctx, app.id, event.channels[0], event.info) for event in batch]}
-    )
+    return web.json_response({} if out is None else {"batch": out})
 
 
 async def channels(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tidings.adapters.base import AdapterUnavailable
 from tidings.errors import ApiError, BeamsError
 from tidings.web.beams import is_beams_path
 from tidings.web.context import context
@@ -23,7 +24,8 @@ def error_response(status: int, message: str, *, beams: bool = False, title: str
 
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Bad request", 422: "Unprocessable Entity", 429: "Rate Limited", 500: "Something went wrong"}
+           413: "Bad request", 422: "Unprocessable Entity", 429: "Rate Limited", 500: "Something went wrong",
+           503: "Service Unavailable"}
 
 
 @web.middleware
@@ -36,6 +38,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response(exc.status, exc.description, beams=True, title=exc.title)
     except ApiError as exc:
         response = error_response(exc.status, exc.message, beams=beams)
+    except AdapterUnavailable as exc:
+        # Redis did not answer (in time): expected during an outage, so one line and no stack trace; the
+        # client may retry (nothing was delivered, see web/api.py).
+        log.warning("%s %s: 503, shared state unavailable: %s", request.method, _route_pattern(request), exc)
+        response = error_response(503, "Service temporarily unavailable, retry later", beams=beams)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

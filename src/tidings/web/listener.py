@@ -3,7 +3,7 @@
 `GET /app/...` (a Channels WebSocket) goes to the lean connection (web/wsconn.py); anything else to aiohttp's
 request handler, which serves the connection as if it had accepted it itself. Clients open a new connection
 for a WebSocket (browsers, pusher-js in Node, pysher), so the first request is the upgrade; an upgrade sent
-later on a kept-alive HTTP connection is answered by aiohttp's route (web/app.py).
+later on a kept-alive HTTP connection reaches aiohttp's route, which hands the connection over (web/ws.py).
 """
 
 from __future__ import annotations

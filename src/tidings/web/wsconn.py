@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from aiohttp import web
 from websockets.exceptions import InvalidState
 from websockets.frames import Opcode
 from websockets.http11 import Request
@@ -86,6 +87,9 @@ class WsServer:
         if limit is not None and ctx.hub.connection_count(app.id) >= limit:
             return Code.OVER_CONNECTION_QUOTA, "Over connection quota"
         return app
+
+
+WS_SERVER: web.AppKey[WsServer] = web.AppKey("tidings_ws_server", WsServer)
 
 
 class Handshake(asyncio.Protocol):

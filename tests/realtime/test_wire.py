@@ -1,0 +1,80 @@
+"""The WebSocket endpoint on the wire: one port for HTTP and WebSockets, however the upgrade arrives."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.realtime.rawws import RawWs
+from tests.support.server import RunningServer, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(Path(tmp_path_factory.mktemp("wire")))
+    yield running
+    running.stop()
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed early: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_an_upgrade_after_a_kept_alive_request_is_served(server: RunningServer) -> None:
+    """A proxy reusing an upstream connection sends the upgrade as its second request."""
+    sock = socket.create_connection((server.host, server.port), timeout=20)
+    sock.sendall(f"GET /health HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 200")
+    lengths = [line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    length = int(lengths[0])
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /app/{server.key}?protocol=7 HTTP/1.1\r\nHost: {server.host}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    ws = RawWs(sock, 101, head, rest)
+    ws.established()
+    ws.send_json({"event": "pusher:subscribe", "data": {"channel": "news"}})
+    ws.expect("pusher_internal:subscription_succeeded", channel="news")
+    ws.send_json({"event": "pusher:ping", "data": {}})
+    ws.expect("pusher:pong")
+    ws.abandon()
+    assert "Traceback" not in server.log()
+
+
+def test_a_plain_get_of_the_websocket_path_is_refused_in_http(server: RunningServer) -> None:
+    sock = socket.create_connection((server.host, server.port), timeout=20)
+    sock.sendall(f"GET /app/{server.key}?protocol=7 HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+    head, _ = read_head(sock)
+    assert head.split(b" ")[1].startswith(b"4"), head  # 426 Upgrade Required (websockets' answer)
+    sock.close()
+
+
+def test_other_paths_still_reach_the_http_api(server: RunningServer) -> None:
+    sock = socket.create_connection((server.host, server.port), timeout=20)
+    sock.sendall(f"GET /apps/{server.app_id}/channels HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 401"), head  # unsigned: the API's JSON error
+    sock.close()
+
+
+def test_a_wrong_path_under_app_closes_with_4005(server: RunningServer) -> None:
+    ws = RawWs.open(server.host, server.port, f"/app/{server.key}/extra?protocol=7")
+    frame = ws.recv_json()
+    assert frame["event"] == "pusher:error" and frame["data"]["code"] == 4005
