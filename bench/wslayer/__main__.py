@@ -94,8 +94,8 @@ def markdown(run: Run | None, fr: list[FrameResult], info: dict[str, str], comma
                      f"processes, {o.inflight} in setup at once, {o.idle:g} s idle; CPU pinning: "
                      f"{run.info.get('pinning', 'none')}; RLIMIT_NOFILE {run.info.get('nofile', '?')}")
     if fr:
-        lines.append(f"- frames: {n_frames} frames per loop, median of {rounds} rounds (layers interleaved), "
-                     "in the bench process")
+        lines.append(f"- frames: {n_frames} frames per loop, best of {rounds} rounds (layers take turns in each), "
+                     "in the bench process (pinned like the clients)")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in _summary_rows(memory, fr)]
     lines += ["", "<details><summary>details</summary>", ""]
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(p, DEFAULT_TARGETS)
     p.add_argument("--frames", type=int, default=200_000, help="frames per loop in the frames measure (default 200000)")
-    p.add_argument("--frame-rounds", type=int, default=3, help="rounds of the frames measure, median (default 3)")
+    p.add_argument("--frame-rounds", type=int, default=5, help="rounds of the frames measure, best counts (default 5)")
     p.add_argument("--skip-memory", action="store_true", help="only the frames measure")
     p.add_argument("--skip-frames", action="store_true", help="only the memory measure")
     args = p.parse_args(argv)
