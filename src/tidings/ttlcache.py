@@ -78,6 +78,10 @@ class TTLCache(Generic[V]):
         wait = slot.load_started + self._stale_wait - now
         if wait > 0:
             await asyncio.wait((task,), timeout=wait)
+        if not task.done() and not slot.failing:
+            slot.failing = True
+            log.warning("reading %s %r takes longer than %.0f s; serving the copy read %.0f s ago until storage "
+                        "answers", self._what, key, self._stale_wait, self._clock() - slot.loaded_at)
         return slot.value  # the new copy if the load succeeded in time, else the last one
 
     async def _fill(self, key: str, slot: _Slot[V]) -> BaseException | None:

@@ -155,12 +155,18 @@ class PrivatePostgres:
 
     def pause(self) -> None:
         """SIGSTOP the postmaster and its backends: connections hang instead of failing."""
-        for pid in self._pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        for pid in self._pids():
-            os.kill(pid, signal.SIGCONT)
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        for pid in (self.proc.pid, *(int(p) for p in children.stdout.split())):
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, sig)
 
     def stop(self) -> None:
         """Immediate shutdown (as `pg_ctl stop -m immediate`): every connection is cut, new ones refused."""
@@ -169,13 +175,5 @@ class PrivatePostgres:
             self.proc.wait(30)
 
     def kill(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.resume()
+        self.resume()
         self.stop()
-
-    def _pids(self) -> list[int]:
-        assert self.proc is not None
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [self.proc.pid, *(int(p) for p in children.stdout.split())]

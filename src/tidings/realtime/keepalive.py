@@ -46,13 +46,18 @@ async def refresh_apps(hub: Hub, registry: AppRegistry) -> None:
 
 
 async def run(hub: Hub, registry: AppRegistry, activity_timeout: float, pong_timeout: float, app_ttl: float) -> None:
+    # Two loops: a storage read that hangs (a paused database) must not stop the connections' clocks.
+    await asyncio.gather(_ticks(hub, activity_timeout, pong_timeout), _refreshes(hub, registry, app_ttl))
+
+
+async def _ticks(hub: Hub, activity_timeout: float, pong_timeout: float) -> None:
     interval = max(0.05, min(1.0, activity_timeout / 4, pong_timeout / 4))
-    refresh_every = max(interval, app_ttl)
-    refreshed = time.monotonic()
     while True:
         await asyncio.sleep(interval)
-        now = time.monotonic()
-        tick(hub, now)
-        if now - refreshed >= refresh_every:
-            refreshed = now
-            await refresh_apps(hub, registry)
+        tick(hub, time.monotonic())
+
+
+async def _refreshes(hub: Hub, registry: AppRegistry, app_ttl: float) -> None:
+    while True:
+        await asyncio.sleep(max(0.5, app_ttl))
+        await refresh_apps(hub, registry)
