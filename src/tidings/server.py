@@ -130,6 +130,7 @@ async def serve(settings: Settings) -> None:
         pinger.cancel()
         server.close()  # no new connections
         await _close_all(hub, settings.shutdown_grace)
+        await ws_server.drain(5.0)
         await runner.cleanup()
         await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
         await adapter.close()  # after the connections: their leaves are recorded, then our share is removed

@@ -59,6 +59,11 @@ class WsServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) for removals and handshakes in flight, so their leaves reach the adapter."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     async def refusal(self, path: str) -> tuple[int, str] | App:
         ctx = self.ctx
         if ctx.shutting_down:
