@@ -118,12 +118,8 @@ class Session:
             return []
         try:
             return self._dispatch(messages.parse(text), now)
-        except SubscriptionError as exc:
-            return [Send(messages.subscription_error(exc.channel or "", exc.type, exc.message, exc.status))]
         except ProtocolError as exc:
-            if exc.closes and exc.code is not None:
-                return self.fail(exc.code, exc.message, exc.channel)
-            return [Send(messages.error(exc.code, exc.message, exc.channel))]
+            return self.refuse(exc)
 
     def receive_binary(self, now: float) -> list[Action]:
         self.touch(now)
@@ -142,6 +138,15 @@ class Session:
             self.ping_sent_at = now
             return [Send(messages.PING)]
         return []
+
+    def refuse(self, exc: ProtocolError) -> list[Action]:
+        """A refusal in the protocol's terms: a channel-scoped subscription_error, a pusher:error, or (codes
+        4000-4299) a pusher:error and a close. Also for refusals that came from the shared state."""
+        if isinstance(exc, SubscriptionError):
+            return [Send(messages.subscription_error(exc.channel or "", exc.type, exc.message, exc.status))]
+        if exc.closes and exc.code is not None:
+            return self.fail(exc.code, exc.message, exc.channel)
+        return [Send(messages.error(exc.code, exc.message, exc.channel))]
 
     def fail(self, code: int, message: str, channel: str | None = None) -> list[Action]:
         """`pusher:error` with the code, then a close with the same code: the one way a session ends."""

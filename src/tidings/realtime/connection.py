@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.channels import messages
 from tidings.channels import protocol as p
 from tidings.channels.apps import App
 from tidings.channels.protocol import Session
@@ -74,11 +73,8 @@ class Connection:
 
     def fail(self, code: int, message: str) -> None:
         """`pusher:error` with the code, then a close with it."""
-        if self.closing:
-            return
-        self.session.closing = True
-        self.send(messages.error(code, message))
-        self.close(code, message)
+        if not self.closing:
+            self.apply(self.session.fail(code, message))
 
     def close(self, code: int, reason: str) -> None:
         """Start a clean close (a close frame with the code); safe to call more than once."""

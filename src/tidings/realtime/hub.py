@@ -100,13 +100,8 @@ class Hub:
                 await self.users.signin(conn, action.result)
             else:
                 self.relay(conn, action)
-        except SubscriptionError as exc:
-            conn.send(messages.subscription_error(exc.channel or "", exc.type, exc.message, exc.status))
         except ProtocolError as exc:
-            if exc.closes and exc.code is not None:
-                conn.fail(exc.code, exc.message)
-            else:
-                conn.send(messages.error(exc.code, exc.message, exc.channel))
+            conn.apply(conn.session.refuse(exc))
 
     # -- subscriptions -----------------------------------------------------------------------
 
