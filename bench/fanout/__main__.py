@@ -10,7 +10,7 @@ import sys
 
 from bench.fanout import report
 from bench.fanout.runner import Options, Result, run
-from bench.fanout.targets import DEFAULT_TARGETS, TARGETS, WORK, install_soketi
+from bench.fanout.targets import DEFAULT_TARGETS, TARGETS, WORK, install_soketi, with_sources
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--markdown", metavar="FILE", help="append a Markdown section to FILE")
     run.add_argument("--title", default="", help="title of the Markdown section")
     run.add_argument("--no-install", action="store_true", help="do not npm install soketi when it is missing")
+    run.add_argument("--tidings-src", metavar="DIR",
+                     help="run the tidings targets from another checkout's src (PYTHONPATH), e.g. a `git worktree`")
+    run.add_argument("--compare-src", metavar="DIR",
+                     help="also run 'tidings-before' from DIR (PYTHONPATH), right after 'tidings'")
     return p
 
 
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in TARGETS.values():
             print(f"{t.name:26} {t.description}")
         return 0
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    targets = with_sources(args, TARGETS, [t.strip() for t in args.targets.split(",") if t.strip()])
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         print(f"unknown targets: {unknown}; see `python -m bench.fanout list`", file=sys.stderr)

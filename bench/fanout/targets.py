@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -157,3 +159,25 @@ def install_soketi(force: bool = False) -> None:
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=SOKETI_DIR, check=True,
                        env={**os.environ, "npm_config_loglevel": "error"})
     print(f"soketi: {SOKETI_BIN} ({'present' if SOKETI_BIN.exists() else 'MISSING'})")
+
+
+def from_src(target: Target, src: str, name: str | None = None) -> Target:
+    """``target`` with ``src`` first on PYTHONPATH: the tidings package of another checkout."""
+    path = os.path.abspath(src)
+    base_env = target.env
+    return dataclasses.replace(
+        target, name=name or target.name, description=f"{target.description}, from {path}",
+        env=lambda ctx: {**base_env(ctx), "PYTHONPATH": path},
+    )
+
+
+def with_sources(args: argparse.Namespace, targets: dict[str, Target], names: list[str]) -> list[str]:
+    """Apply --tidings-src and --compare-src to ``targets`` (in place) and the run order ``names``."""
+    if args.tidings_src:
+        for name in [n for n in targets if n.startswith("tidings")]:
+            targets[name] = from_src(targets[name], args.tidings_src)
+    if args.compare_src and "tidings" in targets:
+        targets["tidings-before"] = from_src(targets["tidings"], args.compare_src, "tidings-before")
+        if "tidings" in names and "tidings-before" not in names:
+            names.insert(names.index("tidings") + 1, "tidings-before")
+    return names

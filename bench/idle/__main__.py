@@ -6,7 +6,6 @@ Memory per idle subscribed WebSocket connection, and connects per second, for ea
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import os
 import shlex
@@ -18,7 +17,7 @@ import uvloop
 
 from bench.fanout.__main__ import _pinning
 from bench.fanout.report import machine_info as fanout_machine_info
-from bench.fanout.targets import TARGETS, WORK, Target, install_soketi
+from bench.fanout.targets import TARGETS, WORK, Target, install_soketi, with_sources
 from bench.idle import report
 from bench.idle.runner import Options, Result, raise_nofile, run
 
@@ -77,28 +76,6 @@ def prepare(args: argparse.Namespace, opts: Options, info: dict[str, str]) -> No
     if soft < need:
         print(f"warning: RLIMIT_NOFILE is {soft} (hard {hard}), below the {need} the server needs for "
               f"{opts.connections} connections; connections will fail past it", file=sys.stderr)
-
-
-def from_src(target: Target, src: str, name: str | None = None) -> Target:
-    """``target`` with ``src`` first on PYTHONPATH: the tidings package of another checkout."""
-    path = os.path.abspath(src)
-    base_env = target.env
-    return dataclasses.replace(
-        target, name=name or target.name, description=f"{target.description}, from {path}",
-        env=lambda ctx: {**base_env(ctx), "PYTHONPATH": path},
-    )
-
-
-def with_sources(args: argparse.Namespace, targets: dict[str, Target], names: list[str]) -> list[str]:
-    """Apply --tidings-src and --compare-src to ``targets`` (in place) and the run order ``names``."""
-    if args.tidings_src:
-        for name in [n for n in targets if n.startswith("tidings")]:
-            targets[name] = from_src(targets[name], args.tidings_src)
-    if args.compare_src and "tidings" in targets:
-        targets["tidings-before"] = from_src(targets["tidings"], args.compare_src, "tidings-before")
-        if "tidings" in names and "tidings-before" not in names:
-            names.insert(names.index("tidings") + 1, "tidings-before")
-    return names
 
 
 def log(msg: str) -> None:
