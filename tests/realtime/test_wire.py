@@ -78,3 +78,16 @@ def test_a_wrong_path_under_app_closes_with_4005(server: RunningServer) -> None:
     ws = RawWs.open(server.host, server.port, f"/app/{server.key}/extra?protocol=7")
     frame = ws.recv_json()
     assert frame["event"] == "pusher:error" and frame["data"]["code"] == 4005
+
+
+@pytest.mark.parametrize("partial", [b"GET /app/", b"GET /app/k?protocol=7 HTTP/1.1\r\nHost: x\r\n"])
+def test_an_upgrade_that_never_completes_is_dropped(server: RunningServer, partial: bytes) -> None:
+    """Slowloris: a first line or a head that never ends does not hold a socket for ever (10 s)."""
+    sock = socket.create_connection((server.host, server.port), timeout=40)
+    sock.sendall(partial)
+    try:
+        assert sock.recv(65536) == b""  # EOF (or a reset, below) once the deadline passed
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()

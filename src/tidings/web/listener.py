@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+FIRST_LINE_TIMEOUT = 10.0  # seconds
 MAX_FIRST_LINE = 8192  # longer request lines go to aiohttp, which refuses them in HTTP's terms
 WS_PREFIX = b"GET /app/"
 
@@ -19,16 +20,19 @@ Factory = Callable[[], asyncio.Protocol]
 
 
 class Dispatch(asyncio.Protocol):
-    __slots__ = ("_buffer", "_http", "_transport", "_ws")
+    __slots__ = ("_buffer", "_deadline", "_http", "_transport", "_ws")
 
     def __init__(self, http: Factory, ws: Factory) -> None:
         self._http = http
         self._ws = ws
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        # A connection that never completes its first request line does not keep a socket for ever.
+        self._deadline = asyncio.get_running_loop().call_later(FIRST_LINE_TIMEOUT, self._transport.abort)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data
@@ -46,12 +50,16 @@ class Dispatch(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     def _hand_over(self, protocol: asyncio.Protocol, buffer: bytes) -> None:
         transport = self._transport
         assert transport is not None
         self._transport = None
         self._buffer = b""
+        if self._deadline is not None:
+            self._deadline.cancel()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         protocol.data_received(buffer)

@@ -37,6 +37,7 @@ log = logging.getLogger("tidings.ws")
 
 SUPPORTED_PROTOCOLS = range(4, 8)
 CLOSE_TIMEOUT = 5.0  # seconds a client has to answer our close frame before the socket is dropped
+HANDSHAKE_TIMEOUT = 10.0  # seconds from the first byte to an open (or refused) WebSocket
 
 
 class WsServer:
@@ -105,9 +106,12 @@ class Handshake(asyncio.Protocol):
         self.ws = ServerProtocol(max_size=server.max_size)
         self.transport: asyncio.Transport | None = None
         self.started = False
+        self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        # A client that never completes its upgrade (slowloris) does not keep a socket for ever.
+        self.deadline = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._drop_now)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
@@ -127,6 +131,12 @@ class Handshake(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self.deadline is not None:
+            self.deadline.cancel()
+
+    def _drop_now(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
     async def _open(self, request: Request) -> None:
         try:
@@ -164,6 +174,8 @@ class Handshake(asyncio.Protocol):
         request.headers.clear()
         ctx = server.ctx
         session = p.Session(refused, ctx.hub.new_socket_id(refused.id), time.monotonic(), server.timing)
+        if self.deadline is not None:
+            self.deadline.cancel()
         conn = WsConnection(server, self.ws, session, transport)
         transport.set_protocol(conn)
         ctx.hub.add(conn)
