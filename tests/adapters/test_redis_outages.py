@@ -226,3 +226,45 @@ async def test_a_pause_longer_than_dead_after_declares_nobody_dead(make: Make, p
         task.cancel()
     await until(lambda: bool(a.cleaned or b.cleaned), "a survivor cleaned the dead node", 10)
     assert (a.cleaned or b.cleaned) == [c.node_id]
+
+
+# -- closing ------------------------------------------------------------------------------------
+
+
+class SwallowingPipeline:
+    """A publish that never answers and, when cancelled, returns instead of raising: redis-py can swallow a
+    cancellation that lands inside one of its calls (seen as close() hanging for good on its writer task)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def __aenter__(self) -> SwallowingPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def publish(self, channel: str, body: bytes) -> None:
+        return None
+
+    async def execute(self) -> list[Any]:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return []
+        return []
+
+
+async def test_close_ends_even_if_a_cancellation_is_swallowed(private_redis: PrivateRedis) -> None:
+    node = RedisAdapter(private_redis.url, prefix="outage", timeout=TIMEOUT)
+    await node.start(lambda m, own: None)
+    real = node._redis.pipeline
+    stuck = SwallowingPipeline()
+    calls = iter([stuck])
+    node._redis.pipeline = lambda transaction=True: next(calls, None) or real(transaction=transaction)  # type: ignore[method-assign]
+    node.broadcast(bus.Publish(APP, "e", ("x",), "0"))
+    await asyncio.wait_for(stuck.entered.wait(), 10)
+    started = time.monotonic()
+    await asyncio.wait_for(node.close(), 30)  # (a cancellation by wait_for itself may be swallowed too)
+    assert time.monotonic() - started < TIMEOUT + 3

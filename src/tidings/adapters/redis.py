@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -128,6 +129,7 @@ class RedisAdapter:
         self.duplicates = 0  # bus messages received again and dropped (for tests and logs)
         self._beating_since: float | None = None  # start of this node's current run of good heartbeats
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._sink: Sink | None = None
         self.cleaned: list[str] = []  # dead nodes this node cleaned up (for tests and logs)
 
@@ -155,11 +157,18 @@ class RedisAdapter:
         ]
 
     async def close(self) -> None:
+        # The flag as well as cancel(): redis-py can swallow a cancellation that lands inside one of its
+        # calls, and a loop that goes on would then hold close() up forever. So the loops also stop on
+        # the flag, the writer is woken to see it, and the wait is bounded whatever happens.
+        self._closing = True
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=self.timeout + 1)
+            for task in stuck:
+                log.warning("closing: %s did not stop", task.get_coro())
+                task.cancel()
         # A clean stop leaves nothing for the survivors to clean: take our share back now.
         with contextlib.suppress(RedisError, OSError, AdapterUnavailable):
             await self._clean(self.node_id, announce=True)
@@ -201,7 +210,7 @@ class RedisAdapter:
         loop = asyncio.get_running_loop()
         failing_since: float | None = None
         backoff = RETRY_FIRST
-        while True:
+        while not self._closing:  # at close, what is left is published by _flush()
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
@@ -209,13 +218,15 @@ class RedisAdapter:
             # Always from the oldest unconfirmed message: every attempt is a run of consecutive sequence
             # numbers starting at the same place, so whatever mix of attempts reaches Redis (one that timed
             # out may still arrive), receivers that drop seq <= last see each message once, in order.
-            batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
+            batch = list(itertools.islice(self._pending, BATCH))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for body in batch:
                         pipe.publish(self._bus, body)
                     await pipe.execute()
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # not only Redis' errors: this task must outlive anything
+                if not isinstance(exc, RedisError | OSError):
+                    log.exception("publishing bus messages failed unexpectedly; retrying")
                 if failing_since is None:
                     failing_since = loop.time()
                     log.warning("redis publish failed (%s); keeping %d bus message(s), retrying until it answers",
@@ -245,12 +256,14 @@ class RedisAdapter:
     # -- the bus: receiving --------------------------------------------------------------------
 
     async def _read(self, pubsub: Any) -> None:
-        while True:
+        while not self._closing:
             try:
                 async for item in pubsub.listen():
                     if item.get("type") == "message":
                         self._receive(item["data"])
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
                 log.warning("redis bus subscription lost (%s); resubscribing", exc)
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(RedisError, OSError):
@@ -277,7 +290,10 @@ class RedisAdapter:
         if len(self._seen) > SEEN_ORIGINS:
             del self._seen[next(iter(self._seen))]
         if self._sink is not None:
-            self._sink(envelope.message, False)
+            try:
+                self._sink(envelope.message, False)
+            except Exception:  # a handler's bug must not end the subscription for every later message
+                log.exception("handling a %s bus message failed", envelope.message.TAG)
 
     # -- heartbeats and dead nodes -------------------------------------------------------------
 
@@ -288,6 +304,8 @@ class RedisAdapter:
         slow = max(0.0, self.dead_after - self.heartbeat_interval) / 2
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            if self._closing:
+                return
             began = loop.time()
             try:
                 declared_dead = await self._heartbeat(keys=[self._nodes], args=[self.node_id])
