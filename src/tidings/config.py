@@ -146,6 +146,17 @@ class Settings(BaseSettings):
         description="Seconds without a heartbeat after which a node is dead: a survivor removes its presence "
         "members, users and subscription counts",
     )
+    redis_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds a Redis command may take; beyond, the HTTP API answers 503"
+    )
+    bus_buffer_messages: int = Field(
+        default=10_000, ge=1,
+        description="Messages to other nodes kept, in order, while Redis does not take them; when full the HTTP "
+        "API answers 503 and delivers nothing",
+    )
+    bus_buffer_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=64 * 1024, description="The same bound in bytes"
+    )
 
     @classmethod
     def settings_customise_sources(

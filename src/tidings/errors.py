@@ -2,7 +2,8 @@
 
     TidingsError
     ├── ConfigError                 bad settings at start
-    ├── StorageError                the database refused or is unreachable
+    ├── StorageError                the database refused
+    │   ├── StorageUnavailable      the database is down or unreachable (HTTP 503)
     │   └── NotFound                a row that should exist does not
     ├── ProtocolError               a Channels WebSocket frame was refused (has a Pusher code; closes if code < 4300)
     └── ApiError                    an HTTP request was refused (has an HTTP status and a JSON body)
@@ -31,6 +32,10 @@ class ConfigError(TidingsError):
 
 class StorageError(TidingsError):
     pass
+
+
+class StorageUnavailable(StorageError):
+    """The database did not answer (down, restarting, unreachable): worth a retry, unlike a refusal."""
 
 
 class NotFound(StorageError):

@@ -59,6 +59,8 @@ async def serve(settings: Settings) -> None:
     adapter = open_adapter(
         settings.redis_url, prefix=settings.redis_prefix, cache_ttl=settings.cache_ttl,
         heartbeat_interval=settings.node_heartbeat_interval, dead_after=settings.node_dead_after,
+        timeout=settings.redis_timeout, buffer_messages=settings.bus_buffer_messages,
+        buffer_bytes=settings.bus_buffer_bytes,
     )
     hub = Hub(stream, adapter)
     try:

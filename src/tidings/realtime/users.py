@@ -8,7 +8,7 @@ are this node's. The signature and user_data checks happened in the connection's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import Protocol
 
 from tidings.adapters import Adapter, AdapterUnavailable, bus
 from tidings.channels import messages, signin
@@ -22,7 +22,8 @@ from tidings.realtime.index import AppState, Index
 
 log = logging.getLogger("tidings.hub")
 
-Broadcast = Callable[[bus.BusMessage], None]
+class Broadcast(Protocol):
+    def __call__(self, message: bus.BusMessage, *, required: bool = False) -> None: ...
 
 
 class Users:
@@ -35,8 +36,9 @@ class Users:
         self.broadcast = broadcast
 
     def terminate(self, app_id: str, user_id: str) -> int:
-        """Close every connection signed in as this user with 4009, on every node; returns how many here."""
-        self.broadcast(bus.Terminate(app_id, user_id))
+        """Close every connection signed in as this user with 4009, on every node; returns how many here.
+        Raises AdapterUnavailable (nothing done) when the other nodes cannot be told."""
+        self.broadcast(bus.Terminate(app_id, user_id), required=True)
         return self.terminate_local(app_id, user_id)
 
     def terminate_local(self, app_id: str, user_id: str) -> int:

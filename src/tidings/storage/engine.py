@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from tidings.channels.apps import is_storable_text
-from tidings.errors import ConfigError, StorageError
+from tidings.errors import ConfigError, StorageError, StorageUnavailable
 
 # Users write the URL they know; the async driver is an implementation detail.
 _ASYNC_DRIVERS = {
@@ -111,12 +111,14 @@ def translate_errors(action: str) -> Iterator[None]:
         yield
     except StorageError:
         raise
+    except (OperationalError, InterfaceError) as exc:  # the database is down, restarting or unreachable
+        raise StorageUnavailable(f"{action} failed: {_first_line(exc.orig)}") from exc
     except DBAPIError as exc:
         raise StorageError(f"{action} failed: {_first_line(exc.orig)}") from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"{action} failed: {type(exc).__name__}") from exc
     except OSError as exc:  # asyncpg raises plain OSError (refused, unreachable) when connecting
-        raise StorageError(f"{action} failed: database unreachable: {exc}") from exc
+        raise StorageUnavailable(f"{action} failed: database unreachable: {exc}") from exc
 
 
 def _first_line(exc: BaseException | None) -> str:

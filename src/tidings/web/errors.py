@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tidings.adapters.base import AdapterUnavailable
-from tidings.errors import ApiError, BeamsError
+from tidings.errors import ApiError, BeamsError, NotFound, StorageUnavailable
 from tidings.web.beams import is_beams_path
 from tidings.web.context import context
 
@@ -38,10 +38,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response(exc.status, exc.description, beams=True, title=exc.title)
     except ApiError as exc:
         response = error_response(exc.status, exc.message, beams=beams)
-    except AdapterUnavailable as exc:
-        # Redis did not answer (in time): expected during an outage, so one line and no stack trace; the
-        # client may retry (nothing was delivered, see web/api.py).
-        log.warning("%s %s: 503, shared state unavailable: %s", request.method, _route_pattern(request), exc)
+    except NotFound as exc:
+        response = error_response(404, str(exc) or "Not found", beams=beams)
+    except (AdapterUnavailable, StorageUnavailable) as exc:
+        # Redis or the database did not answer (in time): expected during an outage, so one line and no stack
+        # trace; the client may retry (nothing was delivered, see web/api.py).
+        log.warning("%s %s: 503, %s unavailable: %s", request.method, _route_pattern(request),
+                    "storage" if isinstance(exc, StorageUnavailable) else "shared state", exc)
         response = error_response(503, "Service temporarily unavailable, retry later", beams=beams)
     except web.HTTPException as exc:
         if exc.status < 400:

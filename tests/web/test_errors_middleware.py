@@ -1,0 +1,43 @@
+"""The one translation point of HTTP errors: outages answer 503 in the product's error format."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tidings.adapters import AdapterUnavailable
+from tidings.errors import NotFound, StorageError, StorageUnavailable
+from tidings.web.errors import errors_middleware
+
+
+async def answer(exc: Exception, path: str) -> tuple[int, object]:
+    async def handler(request: web.Request) -> web.Response:
+        raise exc
+
+    app = web.Application(middlewares=[errors_middleware])
+    app.router.add_get(path, handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get(path)
+        return response.status, await response.json()
+
+
+async def test_storage_down_is_a_503_in_the_channels_format() -> None:
+    status, body = await answer(StorageUnavailable("app lookup failed: connection refused"), "/apps/1/channels")
+    assert (status, body) == (503, {"error": "Service temporarily unavailable, retry later"})
+
+
+async def test_redis_down_is_a_503_in_the_beams_format() -> None:
+    path = "/publish_api/v1/instances/x/publishes"
+    status, body = await answer(AdapterUnavailable("timeout"), path)
+    assert status == 503
+    assert body == {"error": "Service Unavailable", "description": "Service temporarily unavailable, retry later"}
+
+
+async def test_a_storage_refusal_is_still_a_500() -> None:
+    status, body = await answer(StorageError("conflict"), "/apps/1/channels")
+    assert (status, body) == (500, {"error": "Internal server error"})
+
+
+async def test_not_found_is_a_404() -> None:
+    status, _ = await answer(NotFound("no such row"), "/apps/1/channels")
+    assert status == 404
