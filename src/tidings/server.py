@@ -7,6 +7,8 @@ import logging
 import signal
 import ssl
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -14,7 +16,9 @@ from aiohttp import web
 from tidings.adapters import AdapterUnavailable, open_adapter
 from tidings.banner import banner, beams_banner
 from tidings.beams.instances import new_instance
+from tidings.beams.models import Instance
 from tidings.beams_webhooks import start_sender as start_beams_webhooks
+from tidings.channels.apps import App
 from tidings.channels.codes import Code
 from tidings.config import Settings
 from tidings.delivery import start_delivery
@@ -43,7 +47,51 @@ def _display_host(settings: Settings) -> str:
     return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
 
 
+@dataclass
+class Stack:
+    """The running server `start` returns: its context, the port it listens on, the default app and
+    instance (and whether they were created now); `stop()` shuts it down as SIGINT/SIGTERM do in `serve`."""
+
+    ctx: Context
+    port: int
+    app: App
+    created: bool
+    instance: Instance
+    instance_created: bool
+    stop: Callable[[], Awaitable[None]]
+
+
 async def serve(settings: Settings) -> None:
+    stack = await start(settings)
+    app, created, instance, instance_created = stack.app, stack.created, stack.instance, stack.instance_created
+    port = stack.port
+    where = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "database"
+    storage_desc = (
+        f"SQLite file {settings.data_dir / 'tidings.db'}" if not settings.database_url and where == "sqlite"
+        else "configured database"
+    )
+    scheme = "https" if settings.tls_cert else "http"
+    host = _display_host(settings)
+    print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert)),
+          flush=True)
+    print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
+                       allow_private_push=settings.push_allow_private_networks), flush=True)
+    log.info("listening on %s:%s", settings.host, port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await stack.stop()
+
+
+async def start(settings: Settings) -> Stack:
+    """Everything `serve` runs (storage, hub, web layer on settings.host:settings.port, where port 0 picks a
+    free one, keepalive, webhooks, delivery), without the banner and the signal handlers: for `serve` and
+    for tests that run the whole server in their own process."""
     storage = await open_storage(settings.resolved_database_url)
     await storage.migrate()
     app, created = await ensure_default_app(settings, storage.apps)
@@ -103,30 +151,13 @@ async def serve(settings: Settings) -> None:
     )
     sockets = list(server.sockets or ())
     port = sockets[0].getsockname()[1] if sockets else settings.port
-    where = "sqlite" if settings.resolved_database_url.startswith("sqlite") else "database"
-    storage_desc = (
-        f"SQLite file {settings.data_dir / 'tidings.db'}" if not settings.database_url and where == "sqlite"
-        else "configured database"
-    )
-    scheme = "https" if settings.tls_cert else "http"
-    host = _display_host(settings)
-    print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert)),
-          flush=True)
-    print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
-                       allow_private_push=settings.push_allow_private_networks), flush=True)
-    log.info("listening on %s:%s", settings.host, port)
-
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     pinger = loop.create_task(
         keepalive.run(hub, ctx.registry, settings.activity_timeout, settings.pong_timeout, settings.app_cache_ttl)
     )
     sender = loop.create_task(webhooks.run())
     delivery = start_delivery(settings, storage, stream)  # Beams delivery workers (settings.delivery_workers)
-    try:
-        await stop.wait()
-    finally:
+
+    async def stop() -> None:
         log.info("shutting down")
         ctx.shutting_down = True
         pinger.cancel()
@@ -140,6 +171,8 @@ async def serve(settings: Settings) -> None:
         beams_webhooks.cancel()
         await http.close()
         await storage.close()
+
+    return Stack(ctx, port, app, created, instance, instance_created, stop)
 
 
 async def _close_all(hub: Hub, grace: float) -> None:
