@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from tests.support.logcapture import json_logs
-from tidings.log import MAX_FIELD, bound, formatter, safe_url
+from tidings.log import MAX_FIELD, bound, bound_ids, configure, formatter, safe_url
 
 
 @pytest.mark.parametrize(("url", "logged"), [
@@ -91,7 +91,7 @@ def test_a_block_in_a_reused_context_leaves_nothing_behind() -> None:
         loop_context.run(callback, None)
         loop_context.run(callback, "2.2")
     assert [line.get("socket_id") for line in logs.lines()] == ["1.1", None, "2.2"]
-    assert loop_context.run(structlog.contextvars.get_contextvars) == {}
+    assert loop_context.run(bound_ids) == {}
 
 
 async def test_tasks_created_inside_a_block_inherit_it_and_do_not_mix() -> None:
@@ -138,3 +138,33 @@ def test_ids_from_outside_cannot_forge_a_line(given: str, field: str) -> None:
         log.removeHandler(handler)
     assert logs.lines()[0]["app_id"] == field
     assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_a_json_line_carries_the_traceback_as_text() -> None:
+    with json_logs() as logs:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            log.exception("failed")
+    (line,) = logs.lines()
+    assert "RuntimeError: boom" in line["exception"] and "Traceback" in line["exception"]
+
+
+def test_libraries_that_quote_frames_or_sql_parameters_stay_quiet_at_debug() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure("debug", "json")
+        for name in ("websockets.server", "aiosqlite"):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+        assert logging.getLogger("tidings.ws").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_structlog_s_own_contextvars_are_merged_too() -> None:
+    with json_logs() as logs, structlog.contextvars.bound_contextvars(worker_id="w1"), bound(publish_id="p1"):
+        log.warning("x")
+    (line,) = logs.lines()
+    assert (line["worker_id"], line["publish_id"]) == ("w1", "p1")

@@ -7,11 +7,13 @@ from aiohttp import web
 from tidings.web import api, beams, health, ws
 from tidings.web.context import CONTEXT, Context
 from tidings.web.errors import errors_middleware
+from tidings.web.logcontext import log_context_middleware
 
 
 def build_app(ctx: Context) -> web.Application:
     app = web.Application(
-        middlewares=[beams.cors_middleware, errors_middleware], client_max_size=ctx.settings.max_request_bytes
+        middlewares=[log_context_middleware, beams.cors_middleware, errors_middleware],
+        client_max_size=ctx.settings.max_request_bytes,
     )
     app[CONTEXT] = ctx
     r = app.router

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from contextlib import AbstractContextManager
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,6 +31,7 @@ from tidings.channels import messages
 from tidings.channels import protocol as p
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
+from tidings.log import bound
 from tidings.realtime.connection import SLOW_CONSUMER, Connection
 from tidings.web.context import Context
 
@@ -177,10 +179,11 @@ class Handshake(asyncio.Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
         conn = WsConnection(server, self.ws, session, transport)
-        transport.set_protocol(conn)
-        ctx.hub.add(conn)
-        conn.apply(session.opened())
-        transport.resume_reading()
+        with log_ids(conn):
+            transport.set_protocol(conn)
+            ctx.hub.add(conn)
+            conn.apply(session.opened())
+            transport.resume_reading()
 
     def _flush(self) -> None:
         if self.transport is not None:
@@ -193,6 +196,14 @@ class Handshake(asyncio.Protocol):
     def _drop(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def log_ids(conn: Connection) -> AbstractContextManager[None]:
+    """The connection's ids on every line logged inside the block. Protocol callbacks run, call after call,
+    in one context the event loop keeps for the transport, not in a task: an id bound there and not reset
+    would stay on every later line of that context, so each callback binds for its own duration only."""
+    user = conn.user
+    return bound(app_id=conn.app_id, socket_id=conn.socket_id, user_id=user.id if user is not None else None)
 
 
 class WsConnection(Connection, asyncio.Protocol):
@@ -213,9 +224,11 @@ class WsConnection(Connection, asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self._ws.receive_data(data)
-        self.session.touch(time.monotonic())
-        self._pump()
+        # Bound for this call only: see log_ids. The frame's awaited actions (tasks spawned here) inherit it.
+        with log_ids(self):
+            self._ws.receive_data(data)
+            self.session.touch(time.monotonic())
+            self._pump()
 
     def eof_received(self) -> bool | None:
         self._ws.receive_eof()
@@ -228,7 +241,8 @@ class WsConnection(Connection, asyncio.Protocol):
         if self._closer is not None:
             self._closer.cancel()
         reason = "closed" if exc is None else f"error: {type(exc).__name__}"
-        self._server.spawn(self._server.ctx.hub.remove(self, reason))
+        with log_ids(self):  # the removal task inherits the ids
+            self._server.spawn(self._server.ctx.hub.remove(self, reason))
 
     def pause_writing(self) -> None:
         # The client does not read what we send: stop reading what it sends (each request makes more
