@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tidings.channels.apps import App, AppLimits
 from tidings.channels.credentials import new_app
-from tidings.errors import NotFound, StorageError
+from tidings.errors import RecordNotFound, StorageError
 from tidings.storage import Storage, open_storage
 from tidings.storage.schema import apps as apps_table
 
@@ -122,7 +122,7 @@ async def test_update_validates_through_the_model(storage: Storage) -> None:
 
 
 async def test_update_of_a_missing_app_is_not_found(storage: Storage) -> None:
-    with pytest.raises(NotFound, match="no app with id 404"):
+    with pytest.raises(RecordNotFound, match="no app with id 404"):
         await storage.apps.update("404", name="x")
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tidings.beams.models import Instance
-from tidings.errors import NotFound, StorageError
+from tidings.errors import RecordNotFound, StorageError
 from tidings.storage import Storage
 from tidings.storage.schema import beams_instances, beams_publishes, beams_reports
 
@@ -140,5 +140,5 @@ async def test_update_validates_through_the_model(beams: Storage) -> None:
 
 
 async def test_update_of_a_missing_instance_is_not_found(beams: Storage) -> None:
-    with pytest.raises(NotFound, match="no instance with id nope"):
+    with pytest.raises(RecordNotFound, match="no instance with id nope"):
         await beams.instances.update("nope", name="x")

@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tidings.adapters import AdapterUnavailable
-from tidings.errors import NotFound, StorageError, StorageUnavailable
+from tidings.errors import RecordNotFound, StorageError, StorageUnavailable
 from tidings.web.errors import errors_middleware
 
 
@@ -39,5 +39,5 @@ async def test_a_storage_refusal_is_still_a_500() -> None:
 
 
 async def test_not_found_is_a_404() -> None:
-    status, _ = await answer(NotFound("no such row"), "/apps/1/channels")
+    status, _ = await answer(RecordNotFound("no such row"), "/apps/1/channels")
     assert status == 404

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tidings.adapters.bus import BusMessage
+from tidings.errors import AdapterError
 
 # A bus message (adapters/bus.py). The sink is called for every message from another node; `own` is True
 # for messages this node's adapter produced itself on behalf of a dead node (the cleaner emits the webhooks).
@@ -68,7 +69,7 @@ class ChannelInfo:
     user_count: int
 
 
-class AdapterUnavailable(Exception):
+class AdapterUnavailable(AdapterError):
     """The shared backend could not be reached or did not answer in time (the cause is chained). Every
     method that talks to the backend raises this, never the backend's own errors; the HTTP API answers 503."""
 

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from tidings.errors import AdapterError
+
 
 @dataclass(frozen=True, slots=True)
 class Publish:
@@ -106,7 +108,7 @@ class Envelope:
     message: BusMessage
 
 
-class BadMessage(ValueError):
+class BadMessage(AdapterError, ValueError):
     """Bytes on the bus that are not a message of this version (logged and dropped by the adapter)."""
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import orjson
 
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 
 ALGORITHM = "HS256"
 MAX_SUB_LENGTH = 164
@@ -41,29 +41,31 @@ def verify(token: str, *, instance_id: str, secret_key: str, now: float) -> str:
     # Descriptions are the device API documentation's own wording.
     for name, field in (("exp", "expiration"), ("sub", "subject"), ("iss", "issuer")):
         if name not in claims:
-            raise BeamsError(400, "Bad Request", f"Missing {field} ({name}) field in JWT")
+            raise BeamsError(BeamsErrorKind.REJECTED, f"Missing {field} ({name}) field in JWT")
     exp = claims["exp"]
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        raise BeamsError(400, "Bad Request", "JWT exp claim must be a number")
+        raise BeamsError(BeamsErrorKind.REJECTED, "JWT exp claim must be a number")
     sub = claims["sub"]
     if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUB_LENGTH:
-        raise BeamsError(400, "Bad Request", f"JWT subject (sub) must be between 1-{MAX_SUB_LENGTH} characters long")
+        raise BeamsError(
+            BeamsErrorKind.REJECTED, f"JWT subject (sub) must be between 1-{MAX_SUB_LENGTH} characters long"
+        )
     if "\x00" in sub:  # no database keeps NUL in text; no SDK can mean it
-        raise BeamsError(400, "Bad Request", "JWT subject (sub) must not contain NUL characters")
+        raise BeamsError(BeamsErrorKind.REJECTED, "JWT subject (sub) must not contain NUL characters")
     # The Swift server SDK writes `iss` without the scheme; accept exactly those two spellings.
     expected = issuer(instance_id)
     if claims["iss"] not in (expected, expected.removeprefix(_SCHEME)):
-        raise BeamsError(403, "Forbidden", "Invalid JWT issuer.")
+        raise BeamsError(BeamsErrorKind.FORBIDDEN, "Invalid JWT issuer.")
     # No upper bound on exp: the python SDK computes it with local time, the Kotlin one the other way round.
     if exp <= now:
-        raise BeamsError(401, "Unauthorized", "Invalid JWT: the token has expired")
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "Invalid JWT: the token has expired")
     return sub
 
 
 def _verified_claims(token: str, secret_key: str) -> dict[str, Any]:
     # A JWT is ASCII; header values can carry anything (even lone surrogates), which must not crash the decoder.
     if not token.isascii():
-        raise BeamsError(401, "Unauthorized", "`Authorization` header token is malformed.")
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "`Authorization` header token is malformed.")
     try:
         # algorithms=[HS256] refuses "none", HS384/512, RS*/ES* (incl. the RS-with-HMAC-key confusion).
         payload = jwt.PyJWS().decode(token, secret_key, algorithms=[ALGORITHM])
@@ -72,7 +74,7 @@ def _verified_claims(token: str, secret_key: str) -> dict[str, Any]:
     except jwt.InvalidSignatureError as exc:
         raise _unauthorized("signature verification failed") from exc
     except jwt.PyJWTError as exc:
-        raise BeamsError(401, "Unauthorized", "`Authorization` header token is malformed.") from exc
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "`Authorization` header token is malformed.") from exc
     try:
         claims = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -83,4 +85,4 @@ def _verified_claims(token: str, secret_key: str) -> dict[str, Any]:
 
 
 def _unauthorized(why: str) -> BeamsError:
-    return BeamsError(401, "Unauthorized", f"Invalid JWT: {why}")
+    return BeamsError(BeamsErrorKind.UNAUTHORIZED, f"Invalid JWT: {why}")

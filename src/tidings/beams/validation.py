@@ -1,7 +1,7 @@
 """What the Beams APIs accept, and the exact error each refusal carries (reference sections 2, 4, 6, 7).
 
 Everything here takes the raw request body (bytes) and either returns plain values or raises
-BeamsError(status, title, description); the web layer renders that as {"error", "description"}.
+BeamsError(kind, description); the web layer renders that as {"error", "description"}.
 Titles copy the real service where it is known: 400 "Bad request" (lowercase r, as recorded), 422
 "Bad Request" with "`field`: message" descriptions (the recorded shape of its schema errors).
 Bodies are parsed with orjson, which refuses what storage and push payloads could not carry later:
@@ -21,7 +21,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.beams.models import Platform, TargetKind
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 
 __all__ = [
     "MAX_DEVICES_PER_USER_PER_PLATFORM",
@@ -93,16 +93,16 @@ _OBJECT_FIELDS = {"apns": ("aps", "data"), "fcm": ("notification", "data"), "web
 
 def check_interest(name: str) -> None:
     if not _is_interest(name):
-        raise BeamsError(400, "Invalid interest name", "`interest-name` given is not valid.")
+        raise BeamsError(BeamsErrorKind.INVALID_INTEREST, "`interest-name` given is not valid.")
 
 
 def check_user_id(user_id: str) -> None:
     if not isinstance(user_id, str) or not user_id:
-        raise BeamsError(400, _BAD_REQUEST, "'User id' must not be empty")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "'User id' must not be empty")
     if len(user_id) > MAX_ID_LENGTH:
-        raise BeamsError(400, _BAD_REQUEST, _USER_ID_TOO_LONG)
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, _USER_ID_TOO_LONG)
     if not _is_unicode_text(user_id) or "\x00" in user_id:
-        raise BeamsError(400, _BAD_REQUEST, "'User id' must be valid Unicode text without NUL characters")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "'User id' must be valid Unicode text without NUL characters")
 
 
 def check_path(raw_path: str) -> None:
@@ -112,21 +112,21 @@ def check_path(raw_path: str) -> None:
     Ids in Beams paths are opaque, so a path failing this names nothing that could exist: 400 for every route.
     """
     if "%" in raw_path and _BAD_ESCAPE.search(raw_path):
-        raise BeamsError(400, _BAD_REQUEST, "The path has a malformed percent-escape (`%` must be followed by "
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "The path has a malformed percent-escape (`%` must be followed by "
                                             "two hex digits).")
     try:
         decoded = unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeError:  # decoded bytes that are not UTF-8, or lone surrogates in the path as received
-        raise BeamsError(400, _BAD_REQUEST, "The path is not UTF-8 text once percent-decoded.") from None
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "The path is not UTF-8 text once percent-decoded.") from None
     if "\x00" in decoded:
-        raise BeamsError(400, _BAD_REQUEST, "The path must not contain NUL characters (%00).")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "The path must not contain NUL characters (%00).")
 
 
 def check_content_type(content_type: str | None) -> None:
     """Only application/json, any parameters (charset) allowed. Call it only when there is a body."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        raise BeamsError(400, "Invalid content type", "Only `application/json` is supported.")
+        raise BeamsError(BeamsErrorKind.INVALID_CONTENT_TYPE, "Only `application/json` is supported.")
 
 
 def _is_interest(name: object) -> bool:
@@ -169,8 +169,7 @@ def parse_publish(body: bytes, content_type: str | None, kind: TargetKind) -> Pu
     check_content_type(content_type)
     limit = MAX_INTERESTS_BODY if kind == "interests" else MAX_USERS_BODY
     if len(body) > limit:
-        raise BeamsError(
-            400, _BAD_REQUEST, f"Request body size is too large (max {limit // 1024}KiB)."
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"Request body size is too large (max {limit // 1024}KiB)."
         )
     request = _load_object(body)
     targets = _publish_targets(request, kind)
@@ -201,14 +200,15 @@ def _publish_targets(request: dict[str, Any], kind: TargetKind) -> list[str]:
         elif not isinstance(target, str) or not target:
             raise _unprocessable(f"users[{index}]", "user ids must be non-empty strings")
         elif len(target) > MAX_ID_LENGTH:
-            raise BeamsError(400, _BAD_REQUEST, _USER_ID_TOO_LONG)  # the status and text the real service sends
+            # The status and text the real service sends.
+            raise BeamsError(BeamsErrorKind.BAD_REQUEST, _USER_ID_TOO_LONG)
     return targets
 
 
 def _check_platforms(request: dict[str, Any]) -> None:
     present = [name for name in _PLATFORMS if name in request]
     if not present:
-        raise BeamsError(422, "Bad Request", "at least one of `apns`, `fcm` or `web` is required")
+        raise BeamsError(BeamsErrorKind.INVALID_PUBLISH, "at least one of `apns`, `fcm` or `web` is required")
     for name in present:
         if not isinstance(request[name], dict):
             raise _unprocessable(name, "must be an object")
@@ -243,7 +243,7 @@ def _is_int_between(value: object, low: int, high: int) -> TypeGuard[int]:
 
 
 def _unprocessable(field: str, message: str) -> BeamsError:
-    return BeamsError(422, "Bad Request", f"`{field}`: {message}")
+    return BeamsError(BeamsErrorKind.INVALID_PUBLISH, f"`{field}`: {message}")
 
 
 # -------------------------------------------------------------------------------------- device API
@@ -316,7 +316,7 @@ def decode_web_subscription(token: str, *, https_only: bool = False) -> WebSubsc
 
 def invalid_token(why: str) -> BeamsError:
     # Title "InvalidToken": the Android SDK stops retrying a registration only on that `error` (reference 8).
-    return BeamsError(400, INVALID_TOKEN, why)
+    return BeamsError(BeamsErrorKind.INVALID_TOKEN, why)
 
 
 def _b64decode(text: str) -> bytes:
@@ -357,14 +357,14 @@ def parse_interest_set(body: bytes) -> list[str]:
     request = _load_object(body, MAX_INTEREST_SET_BODY)
     interests = request.get("interests")
     if not isinstance(interests, list):
-        raise BeamsError(400, _BAD_REQUEST, "`interests` must be an array of interest names")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`interests` must be an array of interest names")
     for name in interests:
         if not _is_interest(name):
-            raise BeamsError(400, "Invalid interest name", "`interest-name` given is not valid.")
+            raise BeamsError(BeamsErrorKind.INVALID_INTEREST, "`interest-name` given is not valid.")
     unique = list(dict.fromkeys(interests))
     if len(unique) > MAX_INTERESTS_PER_DEVICE:
         raise BeamsError(
-            400, "Interest set too large", f"A device can have at most {MAX_INTERESTS_PER_DEVICE} interests"
+            BeamsErrorKind.TOO_MANY_INTERESTS, f"A device can have at most {MAX_INTERESTS_PER_DEVICE} interests"
         )
     return unique
 
@@ -374,12 +374,12 @@ def parse_list_limit(limit: str | None, cursor: str | None) -> tuple[int, int]:
     size = DEFAULT_LIST_LIMIT
     if limit is not None:
         if not _DIGITS.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIST_LIMIT:
-            raise BeamsError(400, _BAD_REQUEST, "`limit` given is not valid.")
+            raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`limit` given is not valid.")
         size = int(limit)
     offset = 0
     if cursor:  # the web SDK leaves an empty cursor out; treat `?cursor=` the same
         if not _DIGITS.fullmatch(cursor):
-            raise BeamsError(400, _BAD_REQUEST, "`cursor` given is not valid.")
+            raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`cursor` given is not valid.")
         offset = int(cursor)
     return size, offset
 
@@ -401,9 +401,9 @@ def _metadata(value: object) -> dict[str, Any]:
     if value is None:  # Gson and Swift leave nil fields out, but a null must not fail a registration
         return {}
     if not isinstance(value, dict):
-        raise BeamsError(400, _BAD_REQUEST, "`metadata` must be an object")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`metadata` must be an object")
     if len(orjson.dumps(value)) > MAX_METADATA_SIZE:
-        raise BeamsError(400, _BAD_REQUEST, f"`metadata` is too large, max {MAX_METADATA_SIZE} bytes of JSON")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"`metadata` is too large, max {MAX_METADATA_SIZE} bytes of JSON")
     return value
 
 
@@ -413,7 +413,7 @@ def _client_ids(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(
         isinstance(item, str) and 1 <= len(item) <= MAX_ID_LENGTH for item in value
     ):
-        raise BeamsError(400, _BAD_REQUEST, "`knownPreviousClientIds` must be an array of device ids")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`knownPreviousClientIds` must be an array of device ids")
     return tuple(dict.fromkeys(value))
 
 
@@ -421,7 +421,7 @@ def _optional_str(value: object, field: str, max_length: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-        raise BeamsError(400, _BAD_REQUEST, f"`{field}` must be a string of 1 to {max_length} characters")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"`{field}` must be a string of 1 to {max_length} characters")
     return value
 
 
@@ -461,10 +461,10 @@ def parse_reporting_event(body: bytes) -> ReportingEvent:
     # Web sends "delivery"/"open", iOS and Android "Delivery"/"Open".
     kind = _EVENT_TYPES.get(event.lower()) if isinstance(event, str) else None
     if kind is None:
-        raise BeamsError(400, _BAD_REQUEST, "`event` must be `delivery` or `open`")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`event` must be `delivery` or `open`")
     timestamp = request.get("timestampSecs")
     if not _is_int_between(timestamp, 0, 2**63 - 1):
-        raise BeamsError(400, _BAD_REQUEST, "`timestampSecs` must be a non-negative integer")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "`timestampSecs` must be a non-negative integer")
     return ReportingEvent(
         event=kind,
         publish_id=_required_id(request, "publishId"),
@@ -481,7 +481,7 @@ def parse_reporting_event(body: bytes) -> ReportingEvent:
 def _required_id(request: dict[str, Any], field: str) -> str:
     value = request.get(field)
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise BeamsError(400, _BAD_REQUEST, f"`{field}` must be a string of 1 to {MAX_ID_LENGTH} characters")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"`{field}` must be a string of 1 to {MAX_ID_LENGTH} characters")
     return value
 
 
@@ -495,7 +495,7 @@ def _optional_id(request: dict[str, Any], field: str) -> str | None:
 def _optional_bool(request: dict[str, Any], field: str) -> bool | None:
     value = request.get(field)
     if value is not None and not isinstance(value, bool):
-        raise BeamsError(400, _BAD_REQUEST, f"`{field}` must be a boolean")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"`{field}` must be a boolean")
     return value
 
 
@@ -504,13 +504,13 @@ def _optional_bool(request: dict[str, Any], field: str) -> bool | None:
 
 def _load_object(body: bytes, max_size: int | None = None) -> dict[str, Any]:
     if max_size is not None and len(body) > max_size:
-        raise BeamsError(400, _BAD_REQUEST, f"Request body too large, max {max_size} bytes")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"Request body too large, max {max_size} bytes")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise BeamsError(400, _BAD_REQUEST, "Failed to read body as a JSON object.")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, "Failed to read body as a JSON object.")
     _check_storable(value)
     return value
 
@@ -528,7 +528,9 @@ def _check_storable(value: dict[str, Any]) -> None:
                 raise _nul_in_body()
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise BeamsError(400, _BAD_REQUEST, f"The JSON body is nested too deep (max {MAX_JSON_DEPTH} levels).")
+                raise BeamsError(
+                    BeamsErrorKind.BAD_REQUEST, f"The JSON body is nested too deep (max {MAX_JSON_DEPTH} levels)."
+                )
             if isinstance(item, dict):
                 if any("\x00" in key for key in item):
                     raise _nul_in_body()
@@ -538,4 +540,4 @@ def _check_storable(value: dict[str, Any]) -> None:
 
 
 def _nul_in_body() -> BeamsError:
-    return BeamsError(400, _BAD_REQUEST, "The JSON body must not contain NUL characters (\\u0000).")
+    return BeamsError(BeamsErrorKind.BAD_REQUEST, "The JSON body must not contain NUL characters (\\u0000).")

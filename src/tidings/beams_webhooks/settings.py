@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from tidings.beams.models import Instance
+from tidings.errors import ConfigError
 
 PUBLISH_TO_USERS_ATTEMPT = "v1.PublishToUsersAttempt"
 USER_NOTIFICATION_ACKNOWLEDGEMENT = "v1.UserNotificationAcknowledgement"
@@ -72,7 +73,7 @@ class BeamsWebhook(BaseModel):
         }
 
 
-class WebhookSettingsError(ValueError):
+class WebhookSettingsError(ConfigError, ValueError):
     """`instance.providers["webhooks"]` is not usable; the message names fields, never their values."""
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from tidings.channels.apps import App, AppLimits
 from tidings.channels.credentials import new_app
 from tidings.config import load_settings
-from tidings.errors import NotFound, TidingsError
+from tidings.errors import RecordNotFound, TidingsError
 from tidings.storage import AppStore, Storage, open_storage
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ def show(target: _Target, app_id: str, as_json: bool) -> None:
     async def act(store: AppStore) -> App:
         app = await store.get(app_id)
         if app is None:
-            raise NotFound(f"no app with id {app_id}")
+            raise RecordNotFound(f"no app with id {app_id}")
         return app
 
     app = _run(target, act)

@@ -23,7 +23,7 @@ from tidings.beams.models import Instance
 from tidings.beams_webhooks.settings import EVENT_TYPES, PROVIDERS_KEY, BeamsWebhook, parse_webhooks
 from tidings.cli.apps import _echo_pairs, _Fail, _pass_target, _Target, run_storage
 from tidings.cli.instances import instances
-from tidings.errors import NotFound
+from tidings.errors import RecordNotFound
 from tidings.providers.apns import settings as apns_settings
 from tidings.providers.fcm import settings as fcm_settings
 from tidings.storage import Storage
@@ -91,7 +91,7 @@ def configure(
     async def act(storage: Storage) -> Instance:
         current = await storage.instances.get(instance_id)
         if current is None:
-            raise NotFound(f"no instance with id {instance_id}")
+            raise RecordNotFound(f"no instance with id {instance_id}")
         providers = {k: v for k, v in current.providers.items() if k not in clear}
         if apns:
             providers["apns"] = _apns(providers.get("apns"), apns)

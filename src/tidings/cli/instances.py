@@ -13,7 +13,7 @@ from tidings.beams import tokens
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
 from tidings.cli.apps import _echo_pairs, _Fail, _pass_target, _Target, run_storage, target_options
-from tidings.errors import NotFound
+from tidings.errors import RecordNotFound
 from tidings.storage import Storage
 
 
@@ -67,11 +67,11 @@ async def _get(storage: Storage, instance_id: str | None) -> Instance:
     if instance_id is None:
         found = await storage.instances.list()
         if not found:
-            raise NotFound("no Beams instance yet: run `tidings instances create` or start `tidings serve`")
+            raise RecordNotFound("no Beams instance yet: run `tidings instances create` or start `tidings serve`")
         return found[0]
     inst = await storage.instances.get(instance_id)
     if inst is None:
-        raise NotFound(f"no instance with id {instance_id}")
+        raise RecordNotFound(f"no instance with id {instance_id}")
     return inst
 
 

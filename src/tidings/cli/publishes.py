@@ -17,7 +17,7 @@ from tidings.beams.models import Publish, TargetKind
 from tidings.cli.apps import _echo_pairs, _Fail, _Target, run_storage, target_options
 from tidings.cli.instances import _get as get_instance
 from tidings.delivery.status import publish_status
-from tidings.errors import BeamsError, NotFound
+from tidings.errors import BeamsError, RecordNotFound
 from tidings.storage import Storage
 
 PLATFORMS = ("web", "apns", "fcm")
@@ -113,7 +113,7 @@ def show(publish_id: str, instance_id: str | None, as_json: bool, data_dir: Path
         inst = await get_instance(storage, instance_id)
         found = await publish_status(storage, inst.id, publish_id)
         if found is None:
-            raise NotFound(f"no publish {publish_id} in instance {inst.id}")
+            raise RecordNotFound(f"no publish {publish_id} in instance {inst.id}")
         return found
 
     status = run_storage(_Target(data_dir, database_url, config_file), act)

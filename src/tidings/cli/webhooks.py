@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from tidings.channels.apps import WEBHOOK_EVENTS, App, Webhook
 from tidings.cli.apps import _describe, _Fail, _pass_target, _run, _Target, apps
-from tidings.errors import NotFound
+from tidings.errors import RecordNotFound
 from tidings.storage import AppStore
 
 
@@ -22,7 +22,7 @@ def webhooks() -> None:
 async def _get(store: AppStore, app_id: str) -> App:
     app = await store.get(app_id)
     if app is None:
-        raise NotFound(f"no app with id {app_id}")
+        raise RecordNotFound(f"no app with id {app_id}")
     return app
 
 
@@ -88,7 +88,7 @@ def remove(target: _Target, app_id: str, url: str) -> None:
     async def act(store: AppStore) -> App:
         app = await _get(store, app_id)
         if not any(w.url == url for w in app.webhooks):
-            raise NotFound(f"app {app_id} has no webhook {url}")
+            raise RecordNotFound(f"app {app_id} has no webhook {url}")
         return await store.update(app_id, webhooks=tuple(w for w in app.webhooks if w.url != url))
 
     _run(target, act)

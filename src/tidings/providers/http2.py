@@ -52,6 +52,7 @@ import h2.exceptions
 import h2.settings
 import hpack
 
+from tidings.errors import ProviderError
 from tidings.providers.limits import MAX_RESPONSE_BODY, REQUEST_TIMEOUT
 
 # Bytes queued for a peer that does not read them (ping or settings acks to a flood, headers of streams it never
@@ -106,7 +107,7 @@ _LOCAL_SETTINGS = {
 }
 
 
-class Http2Error(Exception):
+class Http2Error(ProviderError):
     """The exchange did not produce a complete answer. Always transient: worth another try later."""
 
 
@@ -130,7 +131,7 @@ class RequestTimeout(Http2Error):
     """The request did not finish within the client's total deadline."""
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(ProviderError, ValueError):
     """The request cannot be sent as given (a header value HTTP/2 forbids); nothing was sent."""
 
 
@@ -297,7 +298,7 @@ class Http2Client:
                 del self._current[origin]
 
 
-class _NotUsable(Exception):
+class _NotUsable(Http2Error):
     """Internal: this connection takes no new streams (GOAWAY, lost, stream ids used up); nothing was sent."""
 
 

@@ -28,6 +28,8 @@ import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from tidings.errors import ProviderError
+
 __all__ = [
     "REFUSED",
     "PrivateAddressError",
@@ -51,7 +53,7 @@ _NOT_GLOBAL = (
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: an IPv4 address behind NAT64
 
 
-class PrivateAddressError(OSError):
+class PrivateAddressError(ProviderError, OSError):
     """The host is, or resolves only to, addresses that are not public. An OSError: what resolvers raise."""
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.channels.apps import MAX_APP_ID_LENGTH, MAX_APP_KEY_LENGTH, App, AppLimits, Webhook
-from tidings.errors import NotFound, StorageError
+from tidings.errors import RecordNotFound, StorageError
 from tidings.storage.engine import can_be_stored_key, translate_errors
 from tidings.storage.schema import apps as apps_table
 
@@ -90,7 +90,7 @@ class AppStore:
         """Change some fields of an app; the result is validated as a whole through `App`.
 
         `limits` may be an `AppLimits` (replaces them) or a mapping (merged into the current ones).
-        Raises NotFound if there is no such app, pydantic's ValidationError (a ValueError) for bad
+        Raises RecordNotFound if there is no such app, pydantic's ValidationError (a ValueError) for bad
         values, ValueError for an attempt to change the id, StorageError if the key is taken.
         """
         if "id" in changes and changes["id"] != app_id:
@@ -99,7 +99,7 @@ class AppStore:
             async with self._engine.begin() as conn:
                 current = await self._select_one(conn, apps_table.c.id == app_id, for_update=True)
                 if current is None:
-                    raise NotFound(f"no app with id {app_id}")
+                    raise RecordNotFound(f"no app with id {app_id}")
                 app = _apply(current, changes)
                 try:
                     await conn.execute(

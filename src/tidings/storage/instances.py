@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.beams.models import Instance
-from tidings.errors import NotFound, StorageError
+from tidings.errors import RecordNotFound, StorageError
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.engine import can_be_stored_key, translate_errors
 from tidings.storage.schema import beams_instances as instances_table
@@ -90,7 +90,7 @@ class InstanceStore:
     async def update(self, instance_id: str, **changes: object) -> Instance:
         """Change some fields of an instance; the result is validated as a whole through `Instance`.
 
-        `providers` replaces the stored mapping. Raises NotFound if there is no such instance,
+        `providers` replaces the stored mapping. Raises RecordNotFound if there is no such instance,
         pydantic's ValidationError (a ValueError) for bad values or unknown fields, ValueError for an
         attempt to change the id.
         """
@@ -100,7 +100,7 @@ class InstanceStore:
             async with self._engine.begin() as conn:
                 current = await _select_one(conn, instance_id, for_update=True)
                 if current is None:
-                    raise NotFound(f"no instance with id {instance_id}")
+                    raise RecordNotFound(f"no instance with id {instance_id}")
                 instance = _apply(current, changes)
                 await conn.execute(
                     update(instances_table)

@@ -19,13 +19,13 @@ from aiohttp import web
 from tidings.adapters.base import ChannelInfo
 from tidings.channels import api, httpauth, names
 from tidings.channels.apps import App
-from tidings.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
+from tidings.errors import BadRequest, Forbidden, HttpNotFound, Unauthorized
 from tidings.web.context import Context, context
 
 
 async def _authenticate(request: web.Request, app: App | None) -> bytes:
     if app is None:
-        raise NotFoundError("Unknown app")
+        raise HttpNotFound("Unknown app")
     body = await request.read()
     httpauth.verify_request(
         method=request.method,

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tidings.adapters.base import AdapterUnavailable
-from tidings.errors import ApiError, BeamsError, NotFound, StorageUnavailable
+from tidings.errors import ApiError, BeamsError, BeamsErrorKind, RecordNotFound, StorageUnavailable
 from tidings.web.beams import is_beams_path
 from tidings.web.context import context
 
@@ -18,14 +18,11 @@ log = logging.getLogger("tidings.web")
 def error_response(status: int, message: str, *, beams: bool = False, title: str | None = None) -> web.Response:
     if beams:
         # Beams SDKs need both fields non-empty (the Node SDK crashes on an empty error body).
-        body = {"error": title or _TITLES.get(status, "Error"), "description": message}
-        return web.json_response(body, status=status)
+        if title is None:
+            kind = BeamsErrorKind.for_status(status)
+            title = kind.title if kind is not None else "Error"
+        return web.json_response({"error": title, "description": message}, status=status)
     return web.json_response({"error": message}, status=status)
-
-
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Bad request", 422: "Unprocessable Entity", 429: "Rate Limited", 500: "Something went wrong",
-           503: "Service Unavailable"}
 
 
 @web.middleware
@@ -38,7 +35,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response(exc.status, exc.description, beams=True, title=exc.title)
     except ApiError as exc:
         response = error_response(exc.status, exc.message, beams=beams)
-    except NotFound as exc:
+    except RecordNotFound as exc:
         response = error_response(404, str(exc) or "Not found", beams=beams)
     except (AdapterUnavailable, StorageUnavailable) as exc:
         # Redis or the database did not answer (in time): expected during an outage, so one line and no stack

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from tidings.beams.models import Instance
+from tidings.errors import ConfigError
 
 Environment = Literal["production", "sandbox"]
 
@@ -80,7 +81,7 @@ def signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-class ApnsSettingsError(ValueError):
+class ApnsSettingsError(ConfigError, ValueError):
     """`instance.providers["apns"]` is not usable; the message names fields, never their values."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tidings.errors import ProviderError
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
 from tidings.providers.retry import retry_after
 
@@ -26,7 +27,7 @@ _TOKEN_FIELDS = frozenset({"message.token", "token"})
 _MAX_REASON = 200  # FCM's messages are short; this only keeps a hostile or broken answer out of the logs
 
 
-class TokenError(Exception):
+class TokenError(ProviderError):
     """The OAuth2 token endpoint did not give an access token (always retried: Google's endpoint has outages
     and a fixed credential starts working again without a restart)."""
 
@@ -37,7 +38,7 @@ class TokenError(Exception):
         self.after = after
 
 
-class CredentialError(Exception):
+class CredentialError(ProviderError):
     """The service account's key cannot sign an assertion: a configuration problem, not retried."""
 
 

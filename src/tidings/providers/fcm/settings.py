@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from tidings.errors import ConfigError
+
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
@@ -63,7 +65,7 @@ class FcmSettings(BaseModel):
         return self.project_id or self.service_account.project_id
 
 
-class FcmSettingsError(ValueError):
+class FcmSettingsError(ConfigError, ValueError):
     """`instance.providers["fcm"]` is not usable; the message names fields, never their values."""
 
 

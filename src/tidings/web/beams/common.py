@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tidings.beams import validation
 from tidings.beams.models import Instance
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 from tidings.web.context import context
 
 # Beams clients accept any 2xx body on device calls, but some parse it as JSON: keep it empty or JSON.
@@ -42,7 +42,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 def instance_not_found() -> BeamsError:
-    return BeamsError(404, "Instance not found", "Could not find the instance")
+    return BeamsError(BeamsErrorKind.INSTANCE_NOT_FOUND, "Could not find the instance")
 
 
 async def instance(request: web.Request) -> Instance:
@@ -59,10 +59,10 @@ async def instance(request: web.Request) -> Instance:
 def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if header is None:
-        raise BeamsError(400, "Incomplete Request", "Authorization header is missing.")
+        raise BeamsError(BeamsErrorKind.MISSING_AUTHORIZATION, "Authorization header is missing.")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise BeamsError(401, "Unauthorized", "Authorization must be 'Bearer <token>'")
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "Authorization must be 'Bearer <token>'")
     return value.strip()
 
 
@@ -72,7 +72,7 @@ async def authenticated_instance(request: web.Request) -> Instance:
     # surrogatepass: a header value can hold lone surrogates, which must fail the check, not crash it.
     given = bearer(request).encode("utf-8", "surrogatepass")
     if not hmac.compare_digest(given, inst.secret_key.encode("utf-8", "surrogatepass")):
-        raise BeamsError(401, "Unauthorized", "Incorrect Secret Key")
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "Incorrect Secret Key")
     return inst
 
 
@@ -94,4 +94,4 @@ class RateLimiter:
         count += 1
         self._windows[key] = (window, count)
         if count > self.rate:
-            raise BeamsError(429, "Rate Limited", f"At most {self.rate} requests per second per instance")
+            raise BeamsError(BeamsErrorKind.RATE_LIMITED, f"At most {self.rate} requests per second per instance")

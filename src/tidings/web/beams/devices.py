@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tidings.beams import ids, tokens, validation
 from tidings.beams.models import Device, Instance, Platform
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 from tidings.providers import netguard
 from tidings.realtime import events as ev
 from tidings.storage import InterestResult, SetUserResult
@@ -27,18 +27,20 @@ def _platform(request: web.Request) -> Platform:
     try:
         return Platform(raw)
     except ValueError:
-        raise BeamsError(404, "Not Found", f"Unknown platform {raw[:20]!r}: expected web, apns or fcm") from None
+        raise BeamsError(
+            BeamsErrorKind.NOT_FOUND, f"Unknown platform {raw[:20]!r}: expected web, apns or fcm"
+        ) from None
 
 
 def _device_not_found() -> BeamsError:
-    return BeamsError(404, "Device not found", "Could not find the device")
+    return BeamsError(BeamsErrorKind.DEVICE_NOT_FOUND, "Could not find the device")
 
 
 async def _body(request: web.Request, limit: int = validation.MAX_DEVICE_BODY) -> bytes:
     """The body, at most `limit` bytes (each endpoint's own bound, from validation), else a 400."""
     body = await read_body(request, limit)
     if len(body) > limit:
-        raise BeamsError(400, "Bad request", f"Request body size is too large (max {limit // 1024}KiB).")
+        raise BeamsError(BeamsErrorKind.BAD_REQUEST, f"Request body size is too large (max {limit // 1024}KiB).")
     if body:
         validation.check_content_type(request.headers.get("Content-Type"))
     return body
@@ -102,7 +104,7 @@ async def _check_push_endpoint(ctx: Context, endpoint: str) -> None:
         ) from None
     except TimeoutError:
         raise BeamsError(
-            503, "Service Unavailable", "Could not resolve the subscription `endpoint` host in time, try again."
+            BeamsErrorKind.UNAVAILABLE, "Could not resolve the subscription `endpoint` host in time, try again."
         ) from None
     except OSError:
         raise validation.invalid_token("the subscription `endpoint` host name does not resolve") from None
@@ -144,7 +146,7 @@ async def set_user(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise BeamsError(401, "Unauthorized", "`Authorization` header token is missing.")
+        raise BeamsError(BeamsErrorKind.UNAUTHORIZED, "`Authorization` header token is missing.")
     user_id = tokens.verify(token.strip(), instance_id=inst.id, secret_key=inst.secret_key, now=time.time())
     result = await ctx.storage.devices.set_user(
         inst.id, device.id, user_id, max_per_platform=validation.MAX_DEVICES_PER_USER_PER_PLATFORM
@@ -152,10 +154,10 @@ async def set_user(request: web.Request) -> web.Response:
     if result is SetUserResult.NOT_FOUND:
         raise _device_not_found()
     if result is SetUserResult.OTHER_USER:
-        raise BeamsError(400, "Bad Request", "A User Id is already associated with this device.")
+        raise BeamsError(BeamsErrorKind.REJECTED, "A User Id is already associated with this device.")
     if result is SetUserResult.TOO_MANY_DEVICES:
         raise BeamsError(
-            422, "Unprocessable Entity",
+            BeamsErrorKind.UNPROCESSABLE,
             f"User already has reached the maximum of {validation.MAX_DEVICES_PER_USER_PER_PLATFORM} devices.",
         )
     ctx.stream.emit(ev.BeamsDeviceUserSet(inst.id, device.id, user_id))
@@ -172,8 +174,10 @@ async def add_interest(request: web.Request) -> web.Response:
     if result is InterestResult.NOT_FOUND:
         raise _device_not_found()
     if result is InterestResult.TOO_MANY:
-        raise BeamsError(400, "Interest set too large",
-                         f"A device can have at most {validation.MAX_INTERESTS_PER_DEVICE} interests")
+        raise BeamsError(
+            BeamsErrorKind.TOO_MANY_INTERESTS,
+            f"A device can have at most {validation.MAX_INTERESTS_PER_DEVICE} interests",
+        )
     return ok()
 
 

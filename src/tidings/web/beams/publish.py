@@ -8,7 +8,7 @@ from aiohttp import web
 
 from tidings.beams import ids, validation
 from tidings.beams.models import Publish, TargetKind
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 from tidings.realtime import events as ev
 from tidings.web.beams.common import authenticated_instance, ok, read_body
 from tidings.web.context import context
@@ -47,7 +47,7 @@ async def delete_user(request: web.Request) -> web.Response:
     raw = request.rel_url.raw_path.split("/users/", 1)[1]
     user_id = unquote(raw, errors="strict") if raw else ""
     if not user_id:
-        raise BeamsError(404, "Not Found", "No user id given")
+        raise BeamsError(BeamsErrorKind.NOT_FOUND, "No user id given")
     validation.check_user_id(user_id)
     # The user and all their devices, as Pusher documents: nothing published afterwards reaches them.
     await ctx.storage.devices.delete_user(inst.id, user_id)

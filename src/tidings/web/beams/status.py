@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tidings.delivery.status import publish_status
-from tidings.errors import BeamsError
+from tidings.errors import BeamsError, BeamsErrorKind
 from tidings.web.beams.common import authenticated_instance
 from tidings.web.context import context
 
@@ -15,5 +15,5 @@ async def get_publish_status(request: web.Request) -> web.Response:
     inst = await authenticated_instance(request)
     body = await publish_status(ctx.storage, inst.id, request.match_info["publish_id"])
     if body is None:
-        raise BeamsError(404, "Publish not found", "Could not find a publish with that id for this instance")
+        raise BeamsError(BeamsErrorKind.PUBLISH_NOT_FOUND, "Could not find a publish with that id for this instance")
     return web.json_response(body)

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from tidings.channels import api, names, signatures, signin
 from tidings.channels.apps import App
-from tidings.errors import BadRequest, Forbidden, NotFoundError
+from tidings.errors import BadRequest, Forbidden, HttpNotFound
 from tidings.web.context import context
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -79,7 +79,7 @@ async def _find_app(request: web.Request, key: str | None) -> App | None:
 async def _app_for(request: web.Request, form_key: str | None) -> App:
     app = await _find_app(request, form_key)
     if app is None:
-        raise NotFoundError("Unknown app key" if form_key else "No app yet: create one with `tidings apps create`")
+        raise HttpNotFound("Unknown app key" if form_key else "No app yet: create one with `tidings apps create`")
     if not app.enabled:
         raise Forbidden("App is disabled")
     return app
