@@ -1,10 +1,13 @@
-"""Prometheus metrics, fed by the internal event stream (nothing on the fan-out loop itself)."""
+"""Prometheus metrics, fed by the internal event stream (nothing on the fan-out loop itself) and the webhook outbox."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from tidings.realtime import events as ev
+from tidings.beams import events as bev
+from tidings.events import Event
+from tidings.realtime import events as cev
+from tidings.webhooks.outbox import Outbox
 
 
 class Metrics:
@@ -32,21 +35,6 @@ class Metrics:
         self.ws_rejected = Counter(
             "tidings_ws_rejected", "WebSocket connections refused at connect", ["code"], registry=r
         )
-
-        self.webhooks_sent = Counter(
-            "tidings_webhooks_sent", "Webhook requests made, by response status (0: no response)", ["status"],
-            registry=r,
-        )
-        self.webhooks_dropped = Counter(
-            "tidings_webhooks_dropped", "Webhook events dropped to bound memory", ["reason"], registry=r
-        )
-        self.beams_webhooks_sent = Counter(
-            "tidings_beams_webhooks_sent", "Beams webhook requests made, by response status (0: no response)",
-            ["status"], registry=r,
-        )
-        self.beams_webhooks_dropped = Counter(
-            "tidings_beams_webhooks_dropped", "Beams webhook events or requests dropped", ["reason"], registry=r
-        )
         self.beams_notifications = Counter(
             "tidings_beams_notifications", "Beams notification results recorded by the delivery workers",
             ["instance_id", "platform", "outcome"], registry=r,
@@ -56,29 +44,69 @@ class Metrics:
             registry=r,
         )
 
-    def on_event(self, event: ev.Event) -> None:
+        # Webhooks of both products, through the one outbox. `scope` is the app id (Channels) or the instance id
+        # (Beams); `target` the webhook URL's host[:port] (never its credentials), "" for events dropped before
+        # they reached a target.
+        self.webhooks_sent = Counter(
+            "tidings_webhooks_sent", "Webhook requests made, by response status (0: no response)",
+            ["product", "status"], registry=r,
+        )
+        self.webhooks_dropped = Counter(
+            "tidings_webhooks_dropped", "Webhook events dropped (bounded memory, retries exhausted)",
+            ["product", "scope", "target", "reason"], registry=r,
+        )
+        self.webhooks_queued_events = Gauge(
+            "tidings_webhooks_queued_events", "Webhook events in the outbox (waiting, retrying or being sent)",
+            registry=r,
+        )
+        self.webhooks_queued_bytes = Gauge(
+            "tidings_webhooks_queued_bytes", "Approximate memory held by the webhook outbox", registry=r
+        )
+
+    # -- the event stream ------------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, cev.ChannelsEvent):
+            self._channels(event)
+        elif isinstance(event, bev.BeamsEvent):
+            self._beams(event)
+
+    def _channels(self, event: cev.ChannelsEvent) -> None:
         app = event.app_id
-        if isinstance(event, ev.Published):
+        if isinstance(event, cev.Published):  # first: by far the most frequent
             self.published.labels(app).inc()
             if event.deliveries:
                 self.deliveries.labels(app).inc(event.deliveries)
-        elif isinstance(event, ev.ConnectionOpened):
+        elif isinstance(event, cev.ConnectionOpened):
             self.connections.labels(app).inc()
             self.connections_total.labels(app).inc()
-        elif isinstance(event, ev.ConnectionClosed):
+        elif isinstance(event, cev.ConnectionClosed):
             self.connections.labels(app).dec()
-        elif isinstance(event, ev.ChannelOccupied):
-            self.channels.labels(app).inc()
-        elif isinstance(event, ev.ChannelVacated):
-            self.channels.labels(app).dec()
-        elif isinstance(event, ev.ClientEventSent):
+        elif isinstance(event, cev.ChannelOccupied | cev.ChannelVacated):
+            self.channels.labels(app).inc(1 if isinstance(event, cev.ChannelOccupied) else -1)
+        elif isinstance(event, cev.ClientEventSent):
             self.client_events.labels(app).inc()
-        elif isinstance(event, ev.SlowConsumerCut):
+        elif isinstance(event, cev.SlowConsumerCut):
             self.slow_consumers.labels(app).inc()
-        elif isinstance(event, ev.BeamsDelivered):
-            self.beams_notifications.labels(app, event.platform, event.outcome).inc()
-        elif isinstance(event, ev.BeamsPublishFinished):
-            self.beams_publishes_delivered.labels(app).inc()
+
+    def _beams(self, event: bev.BeamsEvent) -> None:
+        if isinstance(event, bev.BeamsDelivered):
+            self.beams_notifications.labels(event.instance_id, event.platform, event.outcome).inc()
+        elif isinstance(event, bev.BeamsPublishFinished):
+            self.beams_publishes_delivered.labels(event.instance_id).inc()
+
+    # -- the webhook outbox ----------------------------------------------------------------------------
+
+    def webhook_sent(self, product: str, status: int) -> None:
+        self.webhooks_sent.labels(product, str(status)).inc()
+
+    def webhook_dropped(self, product: str, scope: str, target: str, reason: str, events: int) -> None:
+        self.webhooks_dropped.labels(product, scope, target, reason).inc(events)
+
+    def watch_outbox(self, outbox: Outbox) -> None:
+        """Read the outbox's size at every scrape."""
+        self.webhooks_queued_events.set_function(lambda: outbox.events)
+        self.webhooks_queued_bytes.set_function(lambda: outbox.bytes)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

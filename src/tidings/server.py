@@ -10,25 +10,22 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from tidings.adapters import AdapterUnavailable, open_adapter
 from tidings.banner import banner, beams_banner
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
-from tidings.beams_webhooks import start_sender as start_beams_webhooks
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
 from tidings.config import Settings
 from tidings.delivery import start_delivery
 from tidings.errors import ConfigError
+from tidings.events import EventStream
 from tidings.metrics import Metrics
 from tidings.realtime import keepalive, remote
-from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
-from tidings.realtime.webhooks import Post, WebhookSender
 from tidings.storage import open_storage
 from tidings.storage.bootstrap import ensure_default_app, ensure_default_instance
 from tidings.ttlcache import TTLCache
@@ -37,6 +34,7 @@ from tidings.web.beams.common import RateLimiter
 from tidings.web.context import Context
 from tidings.web.listener import Dispatch
 from tidings.web.wsconn import WS_SERVER, WsServer
+from tidings.webhooks.wiring import start_webhooks
 
 log = logging.getLogger("tidings.server")
 
@@ -127,15 +125,7 @@ async def start(settings: Settings) -> Stack:
         beams_rate=RateLimiter(settings.beams_publish_rate),
     )
 
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    webhooks = WebhookSender(
-        ctx.registry.known,
-        _poster(http),
-        on_drop=lambda reason: metrics.webhooks_dropped.labels(reason).inc(),
-        on_sent=lambda status: metrics.webhooks_sent.labels(str(status)).inc(),
-    )
-    stream.subscribe(webhooks.on_event)
-    beams_webhooks = start_beams_webhooks(stream, storage, http, instances=ctx.instances, metrics=metrics)
+    webhooks = start_webhooks(stream, storage, metrics=metrics, apps=ctx.registry.known, instances=ctx.instances)
 
     ws_server = WsServer(ctx)
     application = build_app(ctx)
@@ -154,7 +144,6 @@ async def start(settings: Settings) -> Stack:
     pinger = loop.create_task(
         keepalive.run(hub, ctx.registry, settings.activity_timeout, settings.pong_timeout, settings.app_cache_ttl)
     )
-    sender = loop.create_task(webhooks.run())
     delivery = start_delivery(settings, storage, stream)  # Beams delivery workers (settings.delivery_workers)
 
     async def stop() -> None:
@@ -167,9 +156,7 @@ async def start(settings: Settings) -> Stack:
         await runner.cleanup()
         await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
         await adapter.close()  # after the connections: their leaves are recorded, then our share is removed
-        sender.cancel()
-        beams_webhooks.cancel()
-        await http.close()
+        await webhooks.close()
         await storage.close()
 
     return Stack(ctx, port, app, created, instance, instance_created, stop)
@@ -198,14 +185,6 @@ def _tls(settings: Settings) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
     return context
-
-
-def _poster(http: aiohttp.ClientSession) -> Post:
-    async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-        async with http.post(url, data=body, headers=headers) as response:
-            return response.status
-
-    return post
 
 
 def run(settings: Settings) -> None:

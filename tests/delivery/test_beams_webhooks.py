@@ -1,7 +1,8 @@
 """Beams webhooks: what a receiver gets (body, headers, HMAC-SHA1 signature) and when (retries, limits).
 
-Unit tests drive a BeamsWebhookSender with events, in-memory lookups and a real HTTP POST to a local sink;
-the last test goes through a real `tidings serve`: reporting API -> event stream -> webhook.
+Unit tests drive the Beams listener (BeamsWebhooks) with events and in-memory lookups, feeding the shared outbox,
+which POSTs to a local sink over real HTTP; one test goes through a real `tidings serve`: reporting API -> event
+stream -> webhook.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import requests
 
 from tests.support.server import RunningServer, tidings_cli
 from tests.support.webhook_sink import Delivery, WebhookSink
+from tidings.beams import events as ev
 from tidings.beams import vapid
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.beams_webhooks.sender import BeamsWebhookSender, Post
-from tidings.beams_webhooks.wiring import aiohttp_post
-from tidings.realtime import events as ev
+from tidings.beams_webhooks.listener import BeamsWebhooks
+from tidings.webhooks.outbox import Limits, Retry
+from tidings.webhooks.runner import OutboxRunner, Post, aiohttp_post
 
 SECRET = "webhook-secret-1"
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
@@ -47,6 +49,7 @@ class World:
     drops: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     lookups: int = 0
+    outbox: OutboxRunner | None = None
 
     async def get_instance(self, instance_id: str) -> Instance | None:
         self.lookups += 1
@@ -74,12 +77,35 @@ class World:
         self.devices[dev.id] = dev
         return dev
 
-    def sender(self, post: Post, **kwargs: Any) -> BeamsWebhookSender:
-        kwargs.setdefault("retry_delays", FAST_RETRIES)
-        return BeamsWebhookSender(
-            self.get_instance, self.get_publish, self.get_device, self.user_devices, post,
-            on_drop=self.drops.append, on_sent=self.statuses.append, **kwargs,
+    def sender(self, post: Post, *, retry_delays: tuple[float, ...] = FAST_RETRIES, limits: Limits | None = None,
+               **kwargs: Any) -> BeamsWebhooks:
+        """The listener, and the outbox it feeds (self.outbox)."""
+        self.outbox = OutboxRunner(post, limits=limits, on_drop=self.dropped,
+                                   on_sent=lambda product, status: self.statuses.append(status))
+        return BeamsWebhooks(
+            self.get_instance, self.get_publish, self.get_device, self.user_devices, self.outbox,
+            retry=Retry(retry_delays, max_retries=len(retry_delays)), **kwargs,
         )
+
+    def dropped(self, product: str, scope: str, target: str, reason: str, events: int) -> None:
+        assert product == "beams" and scope == self.instance.id
+        self.drops.extend([reason] * events)
+
+    async def running(self, sender: BeamsWebhooks) -> asyncio.Task[Any]:
+        """Run the listener and its outbox; cancel the task to stop both."""
+        assert self.outbox is not None
+        task = asyncio.ensure_future(asyncio.gather(sender.run(), self.outbox.run()))
+        await asyncio.sleep(0)
+        return task
+
+    async def settle(self, sender: BeamsWebhooks) -> None:
+        """Let the listener drain its queue and the outbox finish the requests it was given."""
+        assert self.outbox is not None
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if sender.queued == 0 and self.outbox.idle:
+                return
+        raise AssertionError(f"did not settle: queued={sender.queued} outbox={self.outbox.outbox.events}")
 
 
 def make_instance(*hooks: dict[str, Any]) -> Instance:
@@ -109,27 +135,12 @@ def world(sink: WebhookSink) -> World:
     return World(make_instance(hook(sink.url, custom_data={"team": "blue"})))
 
 
-async def running(sender: BeamsWebhookSender) -> asyncio.Task[None]:
-    task = asyncio.create_task(sender.run())
-    await asyncio.sleep(0)
-    return task
-
-
 async def wait_sink(sink: WebhookSink, count: int, timeout: float = 5) -> list[Delivery]:
     def enough(s: WebhookSink) -> bool:
         return len(s.snapshot()) >= count
 
     await asyncio.to_thread(sink.wait_for, enough, f"{count} request(s)", timeout)
     return sink.snapshot()
-
-
-async def settle(sender: BeamsWebhookSender) -> None:
-    """Let the sender drain its queue and finish the requests it started."""
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if sender.queued == 0 and sender.pending == 0:
-            return
-    raise AssertionError(f"sender did not settle: queued={sender.queued} pending={sender.pending}")
 
 
 def verify(delivery: Delivery, secret: str = SECRET) -> dict[str, Any]:
@@ -152,7 +163,7 @@ def verify(delivery: Delivery, secret: str = SECRET) -> dict[str, Any]:
 # -- v1.UserNotificationAcknowledgement / v1.UserNotificationOpen ------------------------------------------------
 async def test_reports_of_a_users_publish_become_signed_webhooks(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
     iid = world.instance.id
@@ -175,7 +186,7 @@ async def test_reports_of_a_users_publish_become_signed_webhooks(world: World, s
 
 async def test_reports_sent_once_and_only_for_users_publishes(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     iid = world.instance.id
     users_pub = world.publish("users", "bob")
     interests_pub = world.publish("interests", "donuts")
@@ -194,7 +205,7 @@ async def test_reports_sent_once_and_only_for_users_publishes(world: World, sink
     ]
     for event in events:
         sender.on_event(event)
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     got = [verify(d)["payload"] for d in sink.snapshot()]
     assert got == [
@@ -208,12 +219,12 @@ async def test_each_webhook_gets_the_events_it_asked_for(sink: WebhookSink, post
         world = World(make_instance(hook(sink.url), hook(opens_sink.url, events=["v1.UserNotificationOpen"],
                                                          secret="other")))
         sender = world.sender(post)
-        task = await running(sender)
+        task = await world.running(sender)
         pub = world.publish("users", "alice")
         dev = world.device("alice")
         sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "delivery", dev.id, "alice"))
         sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", dev.id, "alice"))
-        await settle(sender)
+        await world.settle(sender)
         task.cancel()
         # Separate requests, sent concurrently: they may arrive in either order.
         by_type = {verify(d)["metadata"]["event_type"]: d for d in sink.snapshot()}
@@ -234,7 +245,7 @@ def delivered(world: World, pub: Publish, device: Device, outcome: str) -> ev.Be
 
 async def test_publish_to_users_attempt_summarises_users(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     iid = world.instance.id
     pub = world.publish("users", "alice", "bob", "carol", "dave", "erin")
     alice_web, alice_apns = world.device("alice"), world.device("alice", Platform.APNS)
@@ -266,16 +277,16 @@ async def test_publish_to_users_attempt_summarises_users(world: World, sink: Web
 
 async def test_interests_publishes_cost_one_lookup(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("interests", "donuts")
     sender.on_event(ev.BeamsPublishStarted(world.instance.id, pub.id, resumed=False))
-    await settle(sender)
+    await world.settle(sender)
     lookups = world.lookups
     for _ in range(1000):
         sender.on_event(delivered(world, pub, world.device(None), "sent"))
     sender.on_event(ev.BeamsPublishFinished(world.instance.id, pub.id))
     assert sender.queued == 0 and world.lookups == lookups
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     assert sink.snapshot() == []
 
@@ -284,7 +295,7 @@ async def test_resumed_publish_reports_unseen_users_with_devices_as_failed(
     world: World, sink: WebhookSink, post: Post
 ) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     iid = world.instance.id
     pub = world.publish("users", "alice", "bob", "carol")
     alice = world.device("alice")
@@ -302,13 +313,13 @@ async def test_resumed_publish_reports_unseen_users_with_devices_as_failed(
 
 async def test_a_publish_without_any_device(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "nobody")
     sender.on_event(ev.BeamsPublishStarted(world.instance.id, pub.id, resumed=False))
     sender.on_event(ev.BeamsPublishFinished(world.instance.id, pub.id))
     sender.on_event(ev.BeamsPublishFinished(world.instance.id, pub.id))  # a second worker's: sent once
     (got,) = await wait_sink(sink, 1)
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     assert verify(got)["payload"]["users_no_devices"] == ["nobody"]
     assert len(sink.snapshot()) == 1
@@ -316,13 +327,13 @@ async def test_a_publish_without_any_device(world: World, sink: WebhookSink, pos
 
 async def test_publishes_whose_end_never_comes_are_forgotten(world: World, sink: WebhookSink, post: Post) -> None:
     sender = world.sender(post, max_tracked=1, max_age=0.05)
-    task = await running(sender)
+    task = await world.running(sender)
     iid = world.instance.id
     lost, later = world.publish("users", "alice"), world.publish("users", "bob")
     sender.on_event(ev.BeamsPublishStarted(iid, lost.id, resumed=False))  # finished by another process
-    await settle(sender)
+    await world.settle(sender)
     sender.on_event(ev.BeamsPublishStarted(iid, later.id, resumed=False))  # table full, nothing stale yet
-    await settle(sender)
+    await world.settle(sender)
     assert world.drops == ["too many publishes tracked"]
     await asyncio.sleep(0.06)
     third = world.publish("users", "carol")
@@ -338,12 +349,12 @@ async def test_publishes_whose_end_never_comes_are_forgotten(world: World, sink:
 async def test_retried_on_500_with_the_same_body_and_request_id(world: World, sink: WebhookSink, post: Post) -> None:
     sink.fail_next(2, status=500)
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
     sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", dev.id, "alice"))
     first, second, third = await wait_sink(sink, 3)
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     assert [d.answered for d in (first, second, third)] == [500, 500, 200]
     assert first.body == second.body == third.body
@@ -356,12 +367,12 @@ async def test_retried_on_500_with_the_same_body_and_request_id(world: World, si
 async def test_gives_up_after_four_retries(world: World, sink: WebhookSink, post: Post) -> None:
     sink.fail_next(10, status=503)
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
     sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", dev.id, "alice"))
     await wait_sink(sink, 5)
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     assert len(sink.snapshot()) == 5  # the first attempt and four retries, as Pusher does
     assert world.drops == ["retries exhausted"]
@@ -377,11 +388,11 @@ async def test_no_answer_within_the_timeout_is_a_failure(world: World) -> None:
         return 200
 
     sender = world.sender(slow_post, timeout=0.1)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
     sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", dev.id, "alice"))
-    await settle(sender)
+    await world.settle(sender)
     task.cancel()
     assert calls == [0.1, 0.1] and world.statuses == [0, 200]
 
@@ -389,21 +400,23 @@ async def test_no_answer_within_the_timeout_is_a_failure(world: World) -> None:
 async def test_memory_is_bounded_and_drops_are_counted(world: World, post: Post) -> None:
     never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
-    async def stuck(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    async def stuck(url: str, body: bytes, headers: Any, timeout: float) -> int:
         return await never
 
-    sender = world.sender(stuck, max_queue=3, max_pending=2, timeout=60)
+    sender = world.sender(stuck, max_queue=3, limits=Limits(target_events=2), timeout=60)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
-    for i in range(5):  # nothing drains yet: the queue holds three
+    for i in range(5):  # nothing drains yet: the listener's queue holds three
         sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", f"{dev.id}{i}", "alice"))
     assert sender.queued == 3 and world.drops == ["queue full"] * 2
-    task = await running(sender)
+    task = await world.running(sender)
     for _ in range(50):
         await asyncio.sleep(0.01)
         if sender.queued == 0:
             break
-    assert sender.pending == 2 and world.drops == ["queue full"] * 2 + ["too many webhook requests pending"]
+    # Three requests for one target that holds two: the oldest not being sent is dropped.
+    assert world.outbox is not None and world.outbox.outbox.events == 2
+    assert world.drops == ["queue full"] * 2 + ["target full"]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     never.cancel()
@@ -413,11 +426,11 @@ async def test_unusable_settings_are_logged_not_fatal(sink: WebhookSink, post: P
                                                       caplog: pytest.LogCaptureFixture) -> None:
     world = World(make_instance({"url": sink.url, "secret": ""}))
     sender = world.sender(post)
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
     dev = world.device("alice")
     sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", dev.id, "alice"))
-    await settle(sender)
+    await world.settle(sender)
     assert not task.done()
     task.cancel()
     assert sink.snapshot() == [] and "secret" in caplog.text
@@ -475,12 +488,12 @@ async def test_a_failing_webhook_is_logged_without_its_credentials(caplog: pytes
         return 503
 
     sender = world.sender(refusing, retry_delays=())
-    task = await running(sender)
+    task = await world.running(sender)
     pub = world.publish("users", "alice")
-    with caplog.at_level(logging.WARNING, logger="tidings.beams_webhooks"):
+    with caplog.at_level(logging.WARNING, logger="tidings.webhooks"):
         sender.on_event(ev.BeamsNotificationReported(world.instance.id, pub.id, "open", world.device("alice").id,
                                                      "alice"))
-        await settle(sender)
+        await world.settle(sender)
     task.cancel()
     assert world.drops == ["retries exhausted"]
     assert "https://***@hooks.example.com/beams?***" in caplog.text

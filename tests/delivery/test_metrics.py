@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tidings.beams import events as ev
 from tidings.metrics import Metrics
-from tidings.realtime import events as ev
 
 
 def test_recorded_results_and_finished_publishes_are_counted() -> None:

@@ -17,10 +17,10 @@ from tests.delivery.support import (
     publish,
     requests,
 )
+from tidings.beams import events as ev
 from tidings.beams.models import Device, Platform
 from tidings.delivery import DeliveryConfig, DeliveryWorker, WorkerPool
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Skipped
-from tidings.realtime import events as ev
 from tidings.storage import Storage
 from tidings.storage.delivery import Expansion
 from tidings.storage.schema import beams_deliveries, beams_publishes

@@ -2,11 +2,13 @@
 
     settings.py  instance.providers["webhooks"]: url, secret, events, custom_data per webhook
     payloads.py  the body envelope, the headers and the HMAC-SHA1 signature (pure)
-    sender.py    BeamsWebhookSender: an event-stream listener, bounded queue, retries 10/30/120/300 s
-    wiring.py    build a sender over Storage and an aiohttp session (for `serve` and `worker`)
+    listener.py  BeamsWebhooks: an event-stream listener that turns events into requests for the outbox
+    wiring.py    build a listener over Storage and the outbox
+
+Queueing, retries (10/30/120/300 s) and bounds are the shared webhook outbox's (tidings.webhooks).
 """
 
-from tidings.beams_webhooks.sender import BeamsWebhookSender
+from tidings.beams_webhooks.listener import BeamsWebhooks
 from tidings.beams_webhooks.settings import (
     EVENT_TYPES,
     BeamsWebhook,
@@ -14,14 +16,14 @@ from tidings.beams_webhooks.settings import (
     instance_webhooks,
     parse_webhooks,
 )
-from tidings.beams_webhooks.wiring import start_sender
+from tidings.beams_webhooks.wiring import start_listener
 
 __all__ = [
     "EVENT_TYPES",
     "BeamsWebhook",
-    "BeamsWebhookSender",
+    "BeamsWebhooks",
     "WebhookSettingsError",
     "instance_webhooks",
     "parse_webhooks",
-    "start_sender",
+    "start_listener",
 ]

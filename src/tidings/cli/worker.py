@@ -15,7 +15,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import click
 
 from tidings.config import Settings
@@ -54,17 +53,16 @@ def worker(workers: int | None, data_dir: Path | None, database_url: str | None,
 
 
 async def run_workers(settings: Settings, count: int) -> None:
-    from tidings.beams_webhooks import start_sender
     from tidings.delivery import start_delivery
-    from tidings.realtime.events import EventStream
+    from tidings.events import EventStream
     from tidings.storage import open_storage
+    from tidings.webhooks.wiring import start_webhooks
 
     storage = await open_storage(settings.resolved_database_url)
     await storage.migrate()
     stream = EventStream()
     # Publish-to-users webhooks are sent where the results are: by the process that delivers.
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    webhooks = start_sender(stream, storage, http)
+    webhooks = start_webhooks(stream, storage)
     delivery = start_delivery(settings, storage, stream, workers=count)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,8 +74,7 @@ async def run_workers(settings: Settings, count: int) -> None:
     finally:
         log.info("stopping: recording the sends in flight, giving unfinished publishes back")
         await delivery.close()
-        webhooks.cancel()
-        await http.close()
+        await webhooks.close()
         await storage.close()
 
 

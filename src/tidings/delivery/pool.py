@@ -8,11 +8,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from tidings.beams import events as ev
 from tidings.beams.models import Platform
 from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.worker import DeliveryWorker
 from tidings.providers.base import Provider
-from tidings.realtime import events as ev
 from tidings.storage import Storage
 
 log = logging.getLogger("tidings.delivery")

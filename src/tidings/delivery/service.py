@@ -12,9 +12,9 @@ from tidings.beams.models import Platform
 from tidings.config import Settings
 from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.pool import WorkerPool
+from tidings.events import EventStream
 from tidings.providers.base import Provider
 from tidings.providers.registry import build_providers, close_providers
-from tidings.realtime.events import EventStream
 from tidings.storage import Storage
 
 log = logging.getLogger("tidings.delivery")

@@ -29,12 +29,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from tidings.beams import events as ev
 from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.send import Sender
 from tidings.errors import StorageError
 from tidings.providers.base import Provider
-from tidings.realtime import events as ev
 from tidings.storage import Storage
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.delivery import ActivePublish, Claimed, DeliveryResult, Reschedule

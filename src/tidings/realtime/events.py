@@ -1,160 +1,109 @@
-"""The internal stream of what happened: connections, subscriptions, presence, events.
+"""Channels events on the one stream (tidings.events): connections, subscriptions, presence, publishes.
 
-The hub emits; metrics, webhooks and (later) the debug console listen. Listeners are called
-synchronously on the event loop and must be cheap: anything slow queues work for a task of its own.
+The hub emits them; metrics, webhooks and (later) the console listen. Each carries the app id (`app_id`, also
+`scope`), the time it was built (`at`) and, where there is one, the user id: a signed-in connection's user,
+a presence member, a client event's sender.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from tidings.events import Event, EventStream, Listener, Product
+
+# The stream types, so the runtime's modules import one events module.
+__all__ = ["Event", "EventStream", "Listener"]
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    app_id: str  # the Channels app id, or the Beams instance id for Beams events
+class ChannelsEvent(Event):
+    product: ClassVar[Product] = "channels"
+    app_id: str
+
+    @property
+    def scope(self) -> str:
+        return self.app_id
 
 
 @dataclass(frozen=True, slots=True)
-class BeamsPublishAccepted(Event):
-    publish_id: str
-    kind: str  # "interests" | "users"
-    targets: int
+class ConnectionOpened(ChannelsEvent):
+    socket_id: str  # no user yet: signing in comes later (UserOnline)
 
 
 @dataclass(frozen=True, slots=True)
-class BeamsPublishStarted(Event):
-    """A delivery worker claimed the publish (again, if `resumed`: it takes over where another stopped)."""
-
-    publish_id: str
-    resumed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class BeamsDelivered(Event):
-    """One device's result for a publish, emitted once it is recorded."""
-
-    publish_id: str
-    device_id: str
-    user_id: str | None
-    platform: str  # "web" | "apns" | "fcm"
-    outcome: str  # "sent" | "failed" | "removed" (dead token, device deleted) | "skipped"
-    status: int | None  # the gateway's HTTP status, when there was one
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class BeamsPublishFinished(Event):
-    """Every targeted device has a recorded result."""
-
-    publish_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class BeamsDeviceUserSet(Event):
-    device_id: str
-    user_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class BeamsNotificationReported(Event):
-    """A device reported a notification through the reporting API (stored before this is emitted)."""
-
-    publish_id: str
-    event: str  # "delivery" | "open" (lower-cased)
-    device_id: str
-    user_id: str | None  # as the device reported it; the web SDK sends none when no user is set
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionOpened(Event):
-    socket_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed(Event):
+class ConnectionClosed(ChannelsEvent):
     socket_id: str
     reason: str
+    user_id: str | None = field(default=None, kw_only=True)  # the user it was signed in as
 
 
 @dataclass(frozen=True, slots=True)
-class UserOnline(Event):
+class UserOnline(ChannelsEvent):
     """A user's first connection signed in."""
 
-    user_id: str
+    user_id: str = field()
 
 
 @dataclass(frozen=True, slots=True)
-class UserOffline(Event):
+class UserOffline(ChannelsEvent):
     """A user's last signed-in connection closed."""
 
-    user_id: str
+    user_id: str = field()
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelOccupied(Event):
+class ChannelOccupied(ChannelsEvent):
     channel: str
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelVacated(Event):
+class ChannelVacated(ChannelsEvent):
     channel: str
 
 
 @dataclass(frozen=True, slots=True)
-class MemberAdded(Event):
+class MemberAdded(ChannelsEvent):
     channel: str
-    user_id: str
+    user_id: str = field()
 
 
 @dataclass(frozen=True, slots=True)
-class MemberRemoved(Event):
+class MemberRemoved(ChannelsEvent):
     channel: str
-    user_id: str
+    user_id: str = field()
 
 
 @dataclass(frozen=True, slots=True)
-class SubscriptionCountChanged(Event):
+class SubscriptionCountChanged(ChannelsEvent):
     channel: str
     count: int
 
 
 @dataclass(frozen=True, slots=True)
-class ClientEventSent(Event):
+class ClientEventSent(ChannelsEvent):
     channel: str
     event: str
     data: str
     socket_id: str
-    user_id: str | None
+    user_id: str | None = field()  # the sender, when it is a presence member
 
 
 @dataclass(frozen=True, slots=True)
-class CacheMiss(Event):
+class CacheMiss(ChannelsEvent):
     channel: str
 
 
 @dataclass(frozen=True, slots=True)
-class Published(Event):
+class Published(ChannelsEvent):
+    """Emitted once per channel per trigger, on the fan-out path: keep it small."""
+
     channel: str
     event: str
     deliveries: int
 
 
 @dataclass(frozen=True, slots=True)
-class SlowConsumerCut(Event):
+class SlowConsumerCut(ChannelsEvent):
     socket_id: str
-
-
-Listener = Callable[[Event], None]
-
-
-class EventStream:
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def emit(self, event: Event) -> None:
-        for listener in self._listeners:
-            listener(event)
+    user_id: str | None = field(default=None, kw_only=True)  # the user it was signed in as

@@ -67,11 +67,12 @@ class Hub:
         if st is None:
             return
         conn.closing = True
+        user = conn.user
+        signed_in = user.id if user is not None else None  # for the events: a timeline names the user
         if conn.cut_reason == SLOW_CONSUMER:
-            self.stream.emit(ev.SlowConsumerCut(conn.app_id, conn.socket_id))
+            self.stream.emit(ev.SlowConsumerCut(conn.app_id, conn.socket_id, user_id=signed_in))
         # Local indexes first, synchronously: nothing is written to this connection any more.
         left = [(name, self.index.detach(st, conn, name)) for name in list(conn.channels)]
-        user = conn.user
         self.users.drop(st, conn)
         try:
             for name, user_id in left:
@@ -85,7 +86,9 @@ class Hub:
                 except Exception:
                     log.exception("signing out a closed connection failed")
         finally:
-            self.stream.emit(ev.ConnectionClosed(conn.app_id, conn.socket_id, conn.cut_reason or reason))
+            self.stream.emit(
+                ev.ConnectionClosed(conn.app_id, conn.socket_id, conn.cut_reason or reason, user_id=signed_in)
+            )
 
     # -- a session's actions ------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from aiohttp.abc import AbstractResolver
 
 from tidings.beams.models import Instance
 from tidings.config import Settings
+from tidings.events import EventStream
 from tidings.metrics import Metrics
-from tidings.realtime.events import EventStream
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
 from tidings.storage import Storage

@@ -8,11 +8,11 @@ import time
 
 from aiohttp import web
 
+from tidings.beams import events as ev
 from tidings.beams import ids, tokens, validation
 from tidings.beams.models import Device, Instance, Platform
 from tidings.errors import BeamsError, BeamsErrorKind
 from tidings.providers import netguard
-from tidings.realtime import events as ev
 from tidings.storage import InterestResult, SetUserResult
 from tidings.storage.beams import ReportResult
 from tidings.web.beams.common import instance, ok, read_body

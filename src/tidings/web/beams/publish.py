@@ -6,10 +6,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tidings.beams import events as ev
 from tidings.beams import ids, validation
 from tidings.beams.models import Publish, TargetKind
 from tidings.errors import BeamsError, BeamsErrorKind
-from tidings.realtime import events as ev
 from tidings.web.beams.common import authenticated_instance, ok, read_body
 from tidings.web.context import context
 

@@ -1,6 +1,6 @@
-"""Beams webhooks: turn the internal event stream into signed POSTs to each instance's webhook URLs.
+"""Beams webhooks: the event stream as signed POSTs to each instance's webhook URLs, through the outbox.
 
-Sources (all on the one event stream, see realtime/events.py):
+Sources (all on the one event stream, see beams/events.py):
 
 - v1.PublishToUsersAttempt: the delivery pipeline's BeamsPublishStarted / BeamsDelivered / BeamsPublishFinished.
   The per-device results of a publish to users are folded into one small per-user state as they are emitted,
@@ -13,16 +13,15 @@ How it stays off the hot paths and bounded:
 - `on_event` is synchronous and O(1): it drops what no webhook can want (publishes already known to be of no
   interest), folds results of tracked publishes in place, and appends anything else to a bounded deque.
 - One task (`run`) drains the deque, doing the lookups that need storage (instance settings, publish kind,
-  device user) through small caches, and starts one task per request.
-- Requests are retried like Pusher's (10, 30, 120 and 300 s after the failures); a request answered non-2xx or
-  not within `timeout` seconds counts as failed. At most `max_pending` requests (sending or waiting to retry) and
-  `max_tracked` publishes exist at once; beyond that events are dropped, counted (on_drop) and logged.
+  device user) through small caches, and hands each finished request (payloads.py) to the outbox.
+- The outbox (webhooks/outbox.py) queues each webhook URL on its own and retries like Pusher (RETRY: 10, 30, 120
+  and 300 s after the failures); a request answered non-2xx or not within TIMEOUT seconds has failed. At most
+  `max_queue` events wait here and `max_tracked` publishes are tracked; beyond, events are dropped and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from tidings.beams import events as ev
 from tidings.beams.models import Device, Instance, Publish
 from tidings.beams_webhooks import payloads
 from tidings.beams_webhooks.settings import (
@@ -40,20 +40,18 @@ from tidings.beams_webhooks.settings import (
     WebhookSettingsError,
     instance_webhooks,
 )
-from tidings.log import safe_url
-from tidings.realtime import events as ev
+from tidings.webhooks.outbox import Retry, Sink, Target
 
 log = logging.getLogger("tidings.beams_webhooks")
 
 V = TypeVar("V")
 
-Post = Callable[[str, bytes, dict[str, str], float], Awaitable[int]]  # url, body, headers, timeout -> status
 InstanceLookup = Callable[[str], Awaitable[Instance | None]]
 PublishLookup = Callable[[str, str], Awaitable[Publish | None]]  # instance id, publish id
 DeviceLookup = Callable[[str, str], Awaitable[Device | None]]  # instance id, device id
 UserDeviceCount = Callable[[str, str], Awaitable[int]]  # instance id, user id
 
-RETRY_DELAYS = (10.0, 30.0, 120.0, 300.0)  # Pusher's schedule: up to four retries, after each failure
+RETRY = Retry((10.0, 30.0, 120.0, 300.0), max_retries=4)  # Pusher's schedule: up to four retries
 TIMEOUT = 3.0  # Pusher: "respond ... with a 2XX status code within three seconds"
 
 # Per-user state of a publish to users, ordered: a better outcome on another device wins.
@@ -80,30 +78,19 @@ class _Attempt:
             self.users[user_id] = state
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
-    url: str
-    body: bytes
-    headers: dict[str, str]
-
-
-class BeamsWebhookSender:
+class BeamsWebhooks:
     def __init__(
         self,
         instances: InstanceLookup,
         publishes: PublishLookup,
         devices: DeviceLookup,
         user_devices: UserDeviceCount,
-        post: Post,
+        outbox: Sink,
         *,
-        on_drop: Callable[[str], None] | None = None,
-        on_sent: Callable[[int], None] | None = None,
         max_queue: int = 10_000,
-        max_pending: int = 10_000,
         max_tracked: int = 1_000,
         max_age: float = 3600.0,
-        concurrency: int = 50,
-        retry_delays: Sequence[float] = RETRY_DELAYS,
+        retry: Retry = RETRY,
         timeout: float = TIMEOUT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -112,10 +99,8 @@ class BeamsWebhookSender:
         self._publishes = publishes
         self._devices = devices
         self._user_devices = user_devices
-        self._post = post
-        self._on_drop = on_drop or (lambda reason: None)
-        self._on_sent = on_sent or (lambda status: None)
-        self._queue: deque[ev.Event] = deque()
+        self._outbox = outbox
+        self._queue: deque[ev.BeamsEvent] = deque()
         self._max_queue = max_queue
         self._wake = asyncio.Event()
         self._tracked: dict[str, _Attempt] = {}
@@ -129,16 +114,10 @@ class BeamsWebhookSender:
         self._reported: _Lru[bool] = _Lru(50_000)  # (publish, device, event) already sent on
         # Publishes some of whose events were dropped before they were tracked: their summary is partial.
         self._lossy: _Lru[bool] = _Lru(10_000)
-        self._pending = 0
-        self._max_pending = max_pending
-        self._slots = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._retry_delays = tuple(retry_delays)
+        self._retry = retry
         self._timeout = timeout
         self._clock = clock
         self._new_id = new_id
-        self._dropped_logged_at = 0.0
 
     # -- listening (synchronous, on the emitter's call stack) -------------------------------------
 
@@ -157,11 +136,11 @@ class BeamsWebhookSender:
             return
         self._enqueue(event)
 
-    def _enqueue(self, event: ev.Event) -> None:
+    def _enqueue(self, event: ev.BeamsEvent) -> None:
         if len(self._queue) >= self._max_queue:
             if isinstance(event, ev.BeamsDelivered | ev.BeamsPublishStarted):
                 self._mark_partial(event.publish_id)
-            self._drop("queue full")
+            self._outbox.dropped("beams", event.instance_id, "queue full")
             return
         self._queue.append(event)
         self._wake.set()
@@ -173,43 +152,24 @@ class BeamsWebhookSender:
         else:
             self._lossy.put(publish_id, True)
 
-    def _drop(self, reason: str, n: int = 1) -> None:
-        for _ in range(n):
-            self._on_drop(reason)
-        now = time.monotonic()
-        if now - self._dropped_logged_at > 10:  # at most one log line per 10 s under sustained drops
-            self._dropped_logged_at = now
-            log.warning("Beams webhook events dropped (%s); see tidings_beams_webhooks_dropped_total", reason)
-
     @property
     def queued(self) -> int:
         return len(self._queue)
 
-    @property
-    def pending(self) -> int:
-        """Requests sending, waiting for a slot or waiting to be retried."""
-        return self._pending
-
     # -- the task ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queue:
-                    event = self._queue.popleft()
-                    try:
-                        await self._handle(event)
-                    except Exception:  # a storage hiccup must not stop webhooks for good
-                        log.exception("Beams webhook: could not handle %s", type(event).__name__)
-        finally:
-            for timer in self._timers:
-                timer.cancel()
-            for task in list(self._tasks):
-                task.cancel()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                event = self._queue.popleft()
+                try:
+                    await self._handle(event)
+                except Exception:  # a storage hiccup must not stop webhooks for good
+                    log.exception("Beams webhook: could not handle %s", type(event).__name__)
 
-    async def _handle(self, event: ev.Event) -> None:
+    async def _handle(self, event: ev.BeamsEvent) -> None:
         if isinstance(event, ev.BeamsNotificationReported):
             await self._reported_event(event)
             return
@@ -230,7 +190,7 @@ class BeamsWebhookSender:
         self, event: ev.BeamsPublishStarted | ev.BeamsDelivered | ev.BeamsPublishFinished
     ) -> _Attempt | None:
         """The tracked attempt for this publish, starting to track it if a webhook wants it; else None."""
-        instance_id, publish_id = event.app_id, event.publish_id
+        instance_id, publish_id = event.instance_id, event.publish_id
         attempt = self._tracked.get(publish_id)
         if attempt is not None or publish_id in self._ignored:
             return attempt
@@ -243,7 +203,7 @@ class BeamsWebhookSender:
             self._forget_stale()
         if len(self._tracked) >= self._max_tracked:
             self._ignore(publish_id)
-            self._drop("too many publishes tracked")
+            self._outbox.dropped("beams", instance_id, "too many publishes tracked")
             return None
         attempt = self._tracked[publish_id] = _Attempt(instance_id, publish.targets, time.monotonic())
         # Anything before the start (a result, the end) means this process missed earlier results: another
@@ -255,10 +215,10 @@ class BeamsWebhookSender:
         """Stop tracking publishes whose end this process will never see (finished by another process after
         a takeover, or whose end event was dropped), so they cannot fill the table for good."""
         cutoff = time.monotonic() - self._max_age
-        for publish_id in [pid for pid, attempt in self._tracked.items() if attempt.since < cutoff]:
+        for publish_id, attempt in [(pid, a) for pid, a in self._tracked.items() if a.since < cutoff]:
             del self._tracked[publish_id]
             self._ignore(publish_id)
-            self._drop("publish end never seen")
+            self._outbox.dropped("beams", attempt.instance_id, "publish end never seen")
 
     def _ignore(self, publish_id: str) -> None:
         if len(self._ignored) >= 100_000:
@@ -289,13 +249,13 @@ class BeamsWebhookSender:
         payload = payloads.publish_to_users_attempt(
             attempt.instance_id, publish_id, delivered=delivered, no_devices=no_devices, gateway_failed=failed
         )
-        self._send(PUBLISH_TO_USERS_ATTEMPT, payload, hooks)
+        self._send(attempt.instance_id, PUBLISH_TO_USERS_ATTEMPT, payload, hooks)
 
     async def _reported_event(self, event: ev.BeamsNotificationReported) -> None:
         event_type = payloads.REPORT_EVENT_TYPES.get(event.event)
         if event_type is None:
             return
-        hooks = await self._hooks(event.app_id, event_type)
+        hooks = await self._hooks(event.instance_id, event_type)
         if not hooks:
             return
         key = f"{event.publish_id}\x00{event.device_id}\x00{event.event}"
@@ -303,20 +263,20 @@ class BeamsWebhookSender:
             return
         is_users = self._users_publish.get(event.publish_id)
         if is_users is None:
-            publish = await self._publishes(event.app_id, event.publish_id)
+            publish = await self._publishes(event.instance_id, event.publish_id)
             is_users = publish is not None and publish.kind == "users"
             self._users_publish.put(event.publish_id, is_users)
         if not is_users:
             return
         # The device's user (set with a Beams Token) is what the publish targeted; the report's own userId
         # is unauthenticated and only used when the device is gone (stopped since, or its token died).
-        device = await self._devices(event.app_id, event.device_id)
+        device = await self._devices(event.instance_id, event.device_id)
         user_id = device.user_id if device is not None and device.user_id else event.user_id
         if not user_id:
             return
         self._reported.put(key, True)
-        payload = payloads.user_notification(event.app_id, event.publish_id, user_id)
-        self._send(event_type, payload, hooks)
+        payload = payloads.user_notification(event.instance_id, event.publish_id, user_id)
+        self._send(event.instance_id, event_type, payload, hooks)
 
     async def _hooks(self, instance_id: str, event_type: str) -> list[BeamsWebhook]:
         instance = await self._instances(instance_id)
@@ -336,51 +296,14 @@ class BeamsWebhookSender:
 
     # -- sending --------------------------------------------------------------------------------------
 
-    def _send(self, event_type: str, payload: dict[str, Any], hooks: Sequence[BeamsWebhook]) -> None:
+    def _send(self, instance_id: str, event_type: str, payload: dict[str, Any], hooks: Sequence[BeamsWebhook]) -> None:
         event_id = self._new_id()
         created_at = payloads.created_at(self._clock())
         for hook in hooks:
-            if self._pending >= self._max_pending:
-                self._drop("too many webhook requests pending")
-                continue
             body = payloads.envelope(event_type, payload, hook.custom_data, event_id=event_id, created_at=created_at)
+            # The request id is fixed here: every retry of this request carries the same one.
             headers = payloads.request_headers(hook, event_type, self._new_id(), body)
-            self._pending += 1
-            self._start(_Request(hook.url, body, headers), 0)
-
-    def _start(self, request: _Request, failures: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._attempt(request, failures))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _attempt(self, request: _Request, failures: int) -> None:
-        status = 0
-        async with self._slots:
-            with contextlib.suppress(Exception):  # refused, reset, timed out: all "no answer" (status 0)
-                status = await asyncio.wait_for(
-                    self._post(request.url, request.body, request.headers, self._timeout), self._timeout
-                )
-        self._on_sent(status)
-        if 200 <= status < 300:
-            self._pending -= 1
-            return
-        if failures >= len(self._retry_delays):
-            self._pending -= 1
-            log.warning("Beams webhook to %s failed (last status %s); giving up after retries",
-                        safe_url(request.url), status)
-            self._drop("retries exhausted")
-            return
-        # A timer, not a sleeping task: thousands of requests waiting minutes to retry cost a handle each.
-        loop = asyncio.get_running_loop()
-        timer: asyncio.TimerHandle | None = None
-
-        def fire() -> None:
-            assert timer is not None
-            self._timers.discard(timer)
-            self._start(request, failures + 1)
-
-        timer = loop.call_later(self._retry_delays[failures], fire)
-        self._timers.add(timer)
+            self._outbox.put(Target("beams", instance_id, hook.url, self._retry, self._timeout), body, headers)
 
 
 class _Lru(Generic[V]):

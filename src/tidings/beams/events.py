@@ -1,0 +1,76 @@
+"""Beams events on the one stream (tidings.events): publishes accepted, started, delivered, finished; devices.
+
+The Beams APIs and the delivery workers emit them; metrics and webhooks listen. Each carries the instance id
+(`instance_id`, also `scope`), the time it was built (`at`) and, where there is one, the device's user id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from tidings.events import Event, EventStream, Listener, Product
+
+# The stream types, so the Beams drivers import one events module.
+__all__ = ["Event", "EventStream", "Listener"]
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsEvent(Event):
+    product: ClassVar[Product] = "beams"
+    instance_id: str
+
+    @property
+    def scope(self) -> str:
+        return self.instance_id
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsPublishAccepted(BeamsEvent):
+    publish_id: str
+    kind: str  # "interests" | "users"
+    targets: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsPublishStarted(BeamsEvent):
+    """A delivery worker claimed the publish (again, if `resumed`: it takes over where another stopped)."""
+
+    publish_id: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsDelivered(BeamsEvent):
+    """One device's result for a publish, emitted once it is recorded."""
+
+    publish_id: str
+    device_id: str
+    user_id: str | None = field()  # the device's user, if it has one
+    platform: str  # "web" | "apns" | "fcm"
+    outcome: str  # "sent" | "failed" | "removed" (dead token, device deleted) | "skipped"
+    status: int | None  # the gateway's HTTP status, when there was one
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsPublishFinished(BeamsEvent):
+    """Every targeted device has a recorded result."""
+
+    publish_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsDeviceUserSet(BeamsEvent):
+    device_id: str
+    user_id: str = field()
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsNotificationReported(BeamsEvent):
+    """A device reported a notification through the reporting API (stored before this is emitted)."""
+
+    publish_id: str
+    event: str  # "delivery" | "open" (lower-cased)
+    device_id: str
+    user_id: str | None = field()  # as the device reported it; the web SDK sends none when no user is set
