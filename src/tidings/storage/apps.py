@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.channels.apps import MAX_APP_ID_LENGTH, MAX_APP_KEY_LENGTH, App, AppLimits, Webhook
 from tidings.errors import RecordNotFound, StorageError
-from tidings.storage.engine import can_be_stored_key, translate_errors
+from tidings.storage.engine import can_be_stored_key, for_writes, translate_errors
 from tidings.storage.schema import apps as apps_table
 
 Clock = Callable[[], datetime]
@@ -28,6 +28,7 @@ def utcnow() -> datetime:
 class AppStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
 
     async def get(self, app_id: str) -> App | None:
@@ -57,7 +58,7 @@ class AppStore:
         now = self._clock()
         with translate_errors("creating app"):
             try:
-                async with self._engine.begin() as conn:
+                async with self._writer.begin() as conn:
                     row = {**_to_row(app), "created_at": now, "updated_at": now}
                     await conn.execute(insert(apps_table).values(row))
             except IntegrityError as exc:
@@ -80,7 +81,7 @@ class AppStore:
         )
         with translate_errors("saving app"):
             try:
-                async with self._engine.begin() as conn:
+                async with self._writer.begin() as conn:
                     await conn.execute(stmt)
             except IntegrityError as exc:  # the key belongs to another app
                 raise await self._duplicate(app, exc) from exc
@@ -96,7 +97,7 @@ class AppStore:
         if "id" in changes and changes["id"] != app_id:
             raise ValueError("an app's id cannot be changed")
         with translate_errors("updating app"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 current = await self._select_one(conn, apps_table.c.id == app_id, for_update=True)
                 if current is None:
                     raise RecordNotFound(f"no app with id {app_id}")

@@ -49,7 +49,7 @@ from tidings.beams.models import Device, Platform, Publish
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.beams import as_utc
 from tidings.storage.devices import target_page
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import for_writes, translate_errors
 from tidings.storage.publishes import _from_row as publish_from_row
 from tidings.storage.schema import beams_deliveries as deliveries_table
 from tidings.storage.schema import beams_devices as devices_table
@@ -139,6 +139,7 @@ class PublishProgress:
 class DeliveryStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
 
     async def active(self, now: datetime, limit: int = 500) -> list[ActivePublish]:
@@ -244,7 +245,7 @@ class DeliveryStore:
             .returning(d.device_id, d.platform, d.attempts)
         )
         with translate_errors("claiming deliveries"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 leased = (await conn.execute(lease)).all()
                 if not leased:
                     return []
@@ -282,7 +283,7 @@ class DeliveryStore:
             .values(lease_until=as_utc(until))
         )
         with translate_errors("renewing delivery leases"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 return (await conn.execute(stmt)).rowcount
 
     async def release(self, publish_id: str, worker_id: str, device_ids: Iterable[str]) -> int:
@@ -296,7 +297,7 @@ class DeliveryStore:
             .values(lease_owner=None, lease_until=None)
         )
         with translate_errors("releasing deliveries"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 return (await conn.execute(stmt)).rowcount
 
     async def record(
@@ -315,7 +316,7 @@ class DeliveryStore:
         dead = [r for r in results if isinstance(r, DeliveryResult) and r.outcome == "removed" and r.token]
         written = 0
         with translate_errors("recording deliveries"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 if final:
                     written = (await conn.execute(_RECORD_FINAL, final)).rowcount
                 if later:
@@ -335,7 +336,7 @@ class DeliveryStore:
             .values(status="done", finished_at=as_utc(now or self._clock()), lease_owner=None, lease_until=None)
         )
         with translate_errors("finishing a publish"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 return (await conn.execute(stmt)).rowcount > 0
 
     async def finish(self, publish_id: str, now: datetime | None = None) -> bool:
@@ -346,7 +347,7 @@ class DeliveryStore:
             .values(status="done", expanded=True, finished_at=as_utc(now or self._clock()))
         )
         with translate_errors("finishing a publish"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 await conn.execute(delete(deliveries_table).where(d.publish_id == publish_id, PENDING))
                 return (await conn.execute(stmt)).rowcount > 0
 

@@ -19,7 +19,7 @@ from tidings.beams.models import Device, Platform
 from tidings.errors import StorageError
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.beams import InterestResult, SetUserResult, as_utc
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import for_writes, translate_errors
 from tidings.storage.schema import beams_device_interests as interests_table
 from tidings.storage.schema import beams_devices as devices_table
 from tidings.storage.schema import beams_instances as instances_table
@@ -32,6 +32,7 @@ di = interests_table.c
 class DeviceStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
 
     async def create(self, device: Device) -> Device:
@@ -41,7 +42,7 @@ class DeviceStore:
         stored = device.model_copy(update={"created_at": created_at})
         with translate_errors("creating device"):
             try:
-                async with self._engine.begin() as conn:
+                async with self._writer.begin() as conn:
                     await conn.execute(insert(devices_table).values(**_to_row(stored), updated_at=now))
             except IntegrityError as exc:
                 raise await self._create_conflict(device) from exc
@@ -55,7 +56,7 @@ class DeviceStore:
     async def delete(self, instance_id: str, device_id: str) -> bool:
         """Delete a device and (ON DELETE CASCADE) its interests; False if there was none."""
         with translate_errors("deleting device"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 result = await conn.execute(delete(devices_table).where(_device_is(instance_id, device_id)))
         return result.rowcount > 0
 
@@ -134,7 +135,7 @@ class DeviceStore:
     async def remove_interest(self, instance_id: str, device_id: str, interest: str) -> bool:
         """Unsubscribe; True also if the device did not have the interest, False if there is no device."""
         with translate_errors("removing device interest"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 if not await self._lock_device(conn, instance_id, device_id):
                     return False
                 await conn.execute(delete(interests_table).where(di.device_id == device_id, di.interest == interest))
@@ -147,7 +148,7 @@ class DeviceStore:
         """
         unique = list(dict.fromkeys(interests))
         with translate_errors("setting device interests"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 if not await self._lock_device(conn, instance_id, device_id):
                     return False
                 await conn.execute(delete(interests_table).where(di.device_id == device_id))
@@ -187,7 +188,7 @@ class DeviceStore:
         the user or to any interest, reaches them. A device registered again later starts anew.
         """
         with translate_errors("deleting user"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 result = await conn.execute(
                     delete(devices_table).where(dev.instance_id == instance_id, dev.user_id == user_id)
                 )
@@ -230,7 +231,7 @@ class DeviceStore:
     async def delete_by_token(self, instance_id: str, platform: Platform, token: str) -> int:
         """Delete the devices holding a token the gateway reported dead; returns how many."""
         with translate_errors("deleting devices by token"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 result = await conn.execute(
                     delete(devices_table).where(
                         dev.instance_id == instance_id, dev.token == token, dev.platform == platform.value
@@ -240,7 +241,7 @@ class DeviceStore:
 
     async def _set(self, instance_id: str, device_id: str, action: str, **values: Any) -> Device | None:
         with translate_errors(action):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 result = await conn.execute(
                     update(devices_table)
                     .where(_device_is(instance_id, device_id))

@@ -69,10 +69,29 @@ def create_engine(url: URL) -> AsyncEngine:
     return engine
 
 
+# Execution option read by the "begin" listener: how a SQLite transaction starts ("IMMEDIATE" or unset).
+_SQLITE_BEGIN = "tidings_sqlite_begin"
+
+
+def for_writes(engine: AsyncEngine) -> AsyncEngine:
+    """The engine to open transactions that write on (`for_writes(engine).begin()`); reads use `engine`.
+
+    SQLite: its transactions start with BEGIN IMMEDIATE, taking the write lock at once (waiting up to
+    busy_timeout for it). A deferred BEGIN that reads first and writes later must upgrade its read snapshot to
+    the write lock, and SQLite refuses that at once ("database is locked", busy_timeout does not apply) when
+    another connection committed in between: the admin CLI next to a running server. Reads stay deferred, so
+    WAL keeps them from ever waiting for a writer. PostgreSQL: `engine` itself, nothing changes.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    # Same pool and listeners; only the option differs (SQLAlchemy's OptionEngine).
+    return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # The sqlite3 module opens transactions lazily (not before SELECT or DDL), so a read-then-write
     # is not atomic and a failed migration is half applied. Take transaction control ourselves, as
-    # the SQLAlchemy docs recommend for aiosqlite.
+    # the SQLAlchemy docs recommend for aiosqlite; for_writes() picks IMMEDIATE for the transactions that write.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -87,7 +106,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def can_be_stored_key(value: str, max_length: int) -> bool:

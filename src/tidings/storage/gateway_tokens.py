@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.errors import StorageError
 from tidings.storage.beams import as_utc
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import for_writes, translate_errors
 from tidings.storage.schema import beams_gateway_tokens as tokens_table
 
 t = tokens_table.c
@@ -38,6 +38,7 @@ class GatewayToken:
 class GatewayTokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
 
     async def get(self, key: str) -> GatewayToken | None:
         with translate_errors("reading a gateway token"):
@@ -88,7 +89,7 @@ class GatewayTokenStore:
         else:
             stmt = insert.on_conflict_do_nothing(index_elements=[t.key])
         with translate_errors("saving a gateway token"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 await conn.execute(stmt)
                 stored = await _select(conn, key)
         if stored is None:  # only if someone deleted the row between the two statements

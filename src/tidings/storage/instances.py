@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.beams.models import Instance
 from tidings.errors import RecordNotFound, StorageError
 from tidings.storage.apps import Clock, utcnow
-from tidings.storage.engine import can_be_stored_key, translate_errors
+from tidings.storage.engine import can_be_stored_key, for_writes, translate_errors
 from tidings.storage.schema import beams_instances as instances_table
 
 _VAPID_COLUMNS = ("vapid_private_key", "vapid_public_key")
@@ -27,6 +27,7 @@ MAX_INSTANCE_ID_LENGTH = 255
 class InstanceStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
 
     async def get(self, instance_id: str) -> Instance | None:
@@ -53,7 +54,7 @@ class InstanceStore:
         now = self._clock()
         with translate_errors("creating instance"):
             try:
-                async with self._engine.begin() as conn:
+                async with self._writer.begin() as conn:
                     row = {**_to_row(instance), "created_at": now, "updated_at": now}
                     await conn.execute(insert(instances_table).values(row))
             except IntegrityError as exc:  # the id is the only unique column
@@ -80,7 +81,7 @@ class InstanceStore:
             set_={**{k: v for k, v in row.items() if k not in kept}, "updated_at": now},
         )
         with translate_errors("saving instance"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 await conn.execute(stmt)
                 stored = await _select_one(conn, instance.id)
         if stored is None:  # cannot happen: written in this very transaction
@@ -97,7 +98,7 @@ class InstanceStore:
         if "id" in changes and changes["id"] != instance_id:
             raise ValueError("an instance's id cannot be changed")
         with translate_errors("updating instance"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 current = await _select_one(conn, instance_id, for_update=True)
                 if current is None:
                     raise RecordNotFound(f"no instance with id {instance_id}")

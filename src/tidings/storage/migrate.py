@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tidings.storage.engine import for_writes
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Our own name, so Tidings can share a PostgreSQL database with another Alembic-managed app.
 VERSION_TABLE = "tidings_schema_version"
@@ -36,7 +38,7 @@ def head_revision() -> str | None:
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to head in one transaction. A no-op when already there."""
-    async with engine.begin() as conn:
+    async with for_writes(engine).begin() as conn:  # SQLite: two processes migrating at once take turns
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         await conn.run_sync(_upgrade)

@@ -14,7 +14,7 @@ from tidings.beams.models import Publish
 from tidings.errors import StorageError
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.beams import ReportResult, as_utc
-from tidings.storage.engine import translate_errors
+from tidings.storage.engine import for_writes, translate_errors
 from tidings.storage.schema import JsonType
 from tidings.storage.schema import beams_deliveries as deliveries_table
 from tidings.storage.schema import beams_publishes as publishes_table
@@ -27,6 +27,7 @@ REPORT_EVENTS = ("delivery", "open")
 class PublishStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
 
     async def create(self, publish: Publish) -> Publish:
@@ -46,7 +47,7 @@ class PublishStore:
         }
         with translate_errors("creating publish"):
             try:
-                async with self._engine.begin() as conn:
+                async with self._writer.begin() as conn:
                     await conn.execute(insert(publishes_table).values(row))
             except IntegrityError as exc:  # the id is the only unique column
                 raise StorageError(f"a publish with id {publish.id} already exists") from exc
@@ -99,7 +100,7 @@ class PublishStore:
             .on_conflict_do_nothing(index_elements=["publish_id", "device_id", "event"])
         )
         with translate_errors("recording report"):
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 if (await conn.execute(stmt)).rowcount > 0:
                     return ReportResult.RECORDED
                 # Nothing written: tell a retry from a report about a publish that never targeted the device.
