@@ -40,6 +40,7 @@ from tidings.beams_webhooks.settings import (
     WebhookSettingsError,
     instance_webhooks,
 )
+from tidings.log import bound
 from tidings.webhooks.outbox import Retry, Sink, Target
 
 log = logging.getLogger("tidings.beams_webhooks")
@@ -164,10 +165,11 @@ class BeamsWebhooks:
             self._wake.clear()
             while self._queue:
                 event = self._queue.popleft()
-                try:
-                    await self._handle(event)
-                except Exception:  # a storage hiccup must not stop webhooks for good
-                    log.exception("Beams webhook: could not handle %s", type(event).__name__)
+                with bound(instance_id=event.instance_id, publish_id=getattr(event, "publish_id", None)):
+                    try:
+                        await self._handle(event)
+                    except Exception:  # a storage hiccup must not stop webhooks for good
+                        log.exception("Beams webhook: could not handle %s", type(event).__name__)
 
     async def _handle(self, event: ev.BeamsEvent) -> None:
         if isinstance(event, ev.BeamsNotificationReported):

@@ -34,6 +34,7 @@ from tidings.beams.models import Device, Instance, Platform, Publish
 from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.send import Sender
 from tidings.errors import StorageError
+from tidings.log import bound
 from tidings.providers.base import Provider
 from tidings.storage import Storage
 from tidings.storage.apps import Clock, utcnow
@@ -50,6 +51,11 @@ INSTANCE_TTL = 5.0
 def new_worker_id() -> str:
     """Unique per worker and process run: a restarted process must not pass for its dead predecessor."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def publish_ids(active: ActivePublish) -> bound:
+    """The publish's ids on every line logged inside the block, and in tasks started there."""
+    return bound(instance_id=active.instance_id, publish_id=active.id)
 
 
 class DeliveryWorker:
@@ -159,7 +165,8 @@ class DeliveryWorker:
                 if expanded_one:
                     continue  # one page per step: expansion is cheap next to sending, not free
                 expanded_one = True
-                progressed |= await self._expand(publish, now)
+                with publish_ids(publish):
+                    progressed |= await self._expand(publish, now)
             elif publish.drained:
                 if await self._store.finish_if_complete(publish.id, now):
                     self._finished(publish)
@@ -204,7 +211,8 @@ class DeliveryWorker:
         self._batches[batch] = (active.id, [c.device_id for c in claimed])
         self._in_flight += len(claimed)
         self._unrecorded += len(claimed)
-        task = asyncio.create_task(self._work(batch, active, claimed), name=f"batch-{active.id}")
+        with publish_ids(active):  # the batch's lines (its sends' too) carry the publish's ids
+            task = asyncio.create_task(self._work(batch, active, claimed), name=f"batch-{active.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -283,9 +291,10 @@ class DeliveryWorker:
             self._finished(active)
 
     def _finished(self, active: ActivePublish) -> None:
-        log.info("worker %s finished %s", self.id, active.id)
-        self._publishes.pop(active.id, None)
-        self._emit(ev.BeamsPublishFinished(active.instance_id, active.id))
+        with publish_ids(active):
+            log.info("worker %s finished %s", self.id, active.id)
+            self._publishes.pop(active.id, None)
+            self._emit(ev.BeamsPublishFinished(active.instance_id, active.id))
 
     # -- capacity, leases, caches -------------------------------------------------------------------------
 
@@ -317,10 +326,12 @@ class DeliveryWorker:
                 try:
                     held = await self._store.renew(publish_id, self.id, device_ids, until)
                 except StorageError as exc:  # try again next time; the lease has two more thirds to go
-                    log.warning("worker %s could not renew its leases on %s: %s", self.id, publish_id, exc)
+                    log.warning("worker %s could not renew its leases on %s: %s", self.id, publish_id, exc,
+                                extra={"publish_id": publish_id})
                     continue
                 if held < len(device_ids) and batch in self._batches:  # (not just recorded meanwhile)
-                    log.warning("worker %s lost %d leases on %s", self.id, len(device_ids) - held, publish_id)
+                    log.warning("worker %s lost %d leases on %s", self.id, len(device_ids) - held, publish_id,
+                                extra={"publish_id": publish_id})
 
     async def _finish_batches(self) -> None:
         tasks = list(self._tasks)

@@ -31,6 +31,11 @@ PRODUCT_NAMES = {"channels": "Channels", "beams": "Beams"}
 LOG_EVERY = 10.0  # seconds: at most one line per target and kind of trouble under sustained failure
 
 
+def scope_ids(product: str, scope: str) -> dict[str, str]:
+    """A target's scope as a log field: runner tasks serve every app, so the id goes with each line."""
+    return {"instance_id" if product == "beams" else "app_id": scope} if scope else {}
+
+
 def aiohttp_post(http: aiohttp.ClientSession) -> Post:
     async def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
         # No redirects: a non-2xx answer is a failure (as Pusher counts it), and the signed body must not be
@@ -106,14 +111,16 @@ class OutboxRunner:
         verdict = self.outbox.finished(request, status, asyncio.get_running_loop().time())
         if verdict is Verdict.GAVE_UP and self._may_log("gave up", target.product, target.scope, target.url):
             log.warning("%s webhook to %s failed (last status %s); giving up after retries",
-                        PRODUCT_NAMES[target.product], safe_url(target.url), status)
+                        PRODUCT_NAMES[target.product], safe_url(target.url), status,
+                        extra=scope_ids(target.product, target.scope))
         self._wake.set()
 
     def _dropped(self, product: str, scope: str, target: str, reason: str, events: int) -> None:
         self._count_drop(product, scope, target, reason, events)
         if reason != "retries exhausted" and self._may_log("dropped", product, scope, target, reason):
             log.warning("%s webhook events of %s dropped (%s, target %s); see tidings_webhooks_dropped_total",
-                        PRODUCT_NAMES.get(product, product), scope, reason, target or "none yet")
+                        PRODUCT_NAMES.get(product, product), scope, reason, target or "none yet",
+                        extra=scope_ids(product, scope))
 
     def _may_log(self, *key: str) -> bool:
         now = time.monotonic()
