@@ -1,13 +1,43 @@
-"""What `tidings serve` prints at start: where it listens and ready-to-paste client snippets."""
+"""What `tidings serve` prints at start: where it listens and ready-to-paste client snippets.
+
+A secret Tidings generated is printed once, on the start that created it: that is how users get it. A secret
+supplied through the environment or the config file is never printed (it would land in container and CI
+logs); the banner names where it came from instead.
+"""
 
 from __future__ import annotations
+
+import os
+
+from pydantic import SecretStr
 
 from tidings import __version__
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
+from tidings.config import Settings
 
 
-def banner(app: App, *, created: bool, host: str, port: int, storage: str, tls: bool = False) -> str:
+def app_secret_source(settings: Settings) -> str | None:
+    """Where the default app's secret came from, when it was supplied; None when Tidings generates it."""
+    return _source(settings.default_app_secret, "TIDINGS_DEFAULT_APP_SECRET", "default_app_secret")
+
+
+def instance_secret_source(settings: Settings) -> str | None:
+    """Where the default Beams instance's secret key came from, when it was supplied; None when generated."""
+    return _source(settings.default_instance_secret, "TIDINGS_DEFAULT_INSTANCE_SECRET", "default_instance_secret")
+
+
+def _source(value: SecretStr | None, env: str, key: str) -> str | None:
+    if value is None:
+        return None
+    # Settings read the environment before the config file: a variable that is set is where the value came from.
+    return env if env in os.environ else f"{key} in the config file"
+
+
+def banner(
+    app: App, *, created: bool, host: str, port: int, storage: str, tls: bool = False, secret_from: str | None = None
+) -> str:
+    """`secret_from`: where a supplied secret came from (app_secret_source); None prints a generated one."""
     http, ws = ("https", "wss") if tls else ("http", "ws")
     lines = [
         f"Tidings {__version__} listening on {http}://{host}:{port}  (Channels WebSocket at {ws}://{host}:{port}/app/<key>)",
@@ -20,11 +50,12 @@ def banner(app: App, *, created: bool, host: str, port: int, storage: str, tls: 
             "",
         ]
         return "\n".join(lines)
+    secret = app.secret if secret_from is None else f"<secret from {secret_from}>"
     lines += [
         "Created an app (stored; manage apps with `tidings apps list|show|create|disable`):",
         f"  app_id: {app.id}",
         f"  key:    {app.key}",
-        f"  secret: {app.secret}",
+        f"  secret: {app.secret}" if secret_from is None else f"  secret: from {secret_from}",
         "",
         "pusher-js (browser or Node):",
         f'  const pusher = new Pusher("{app.key}", {{',
@@ -35,7 +66,7 @@ def banner(app: App, *, created: bool, host: str, port: int, storage: str, tls: 
         "",
         "pusher (Python server SDK):",
         "  import pusher",
-        f'  client = pusher.Pusher(app_id="{app.id}", key="{app.key}", secret="{app.secret}",',
+        f'  client = pusher.Pusher(app_id="{app.id}", key="{app.key}", secret="{secret}",',
         f'                         host="{host}", port={port}, ssl={tls})',
         '  client.trigger("my-channel", "my-event", {"message": "hello"})',
         "",
@@ -49,7 +80,15 @@ PRIVATE_PUSH_WARNING = (
 )
 
 
-def beams_banner(instance: Instance, *, created: bool, base_url: str, allow_private_push: bool = False) -> str:
+def beams_banner(
+    instance: Instance,
+    *,
+    created: bool,
+    base_url: str,
+    allow_private_push: bool = False,
+    secret_from: str | None = None,
+) -> str:
+    """`secret_from`: where a supplied secret key came from (instance_secret_source); None prints a generated one."""
     warning = [PRIVATE_PUSH_WARNING, ""] if allow_private_push else []
     if not created:
         return "\n".join(
@@ -57,20 +96,21 @@ def beams_banner(instance: Instance, *, created: bool, base_url: str, allow_priv
         )
     host_port = base_url.split("://", 1)[1]
     host, _, port = host_port.rpartition(":")
+    secret = instance.secret_key if secret_from is None else f"<secret key from {secret_from}>"
     return "\n".join([
         "Created a Beams instance (manage instances with `tidings instances list|show|create`):",
         f"  instance_id: {instance.id}",
-        f"  secret_key:  {instance.secret_key}",
+        f"  secret_key:  {instance.secret_key}" if secret_from is None else f"  secret_key:  from {secret_from}",
         "",
         "@pusher/push-notifications-server (Node; plain http):",
         '  const PushNotifications = require("@pusher/push-notifications-server");',
-        f'  const beams = new PushNotifications({{ instanceId: "{instance.id}", secretKey: "{instance.secret_key}",',
+        f'  const beams = new PushNotifications({{ instanceId: "{instance.id}", secretKey: "{secret}",',
         f'                                        endpoint: "{host}", port: {port} }});',
         '  await beams.publishToUsers(["alice"], { web: { notification: { title: "Hi", body: "Hello" } } });',
         "",
         "pusher-push-notifications (Python; https only: start Tidings with --tls-cert/--tls-key):",
         "  from pusher_push_notifications import PushNotifications",
-        f'  beams = PushNotifications(instance_id="{instance.id}", secret_key="{instance.secret_key}",',
+        f'  beams = PushNotifications(instance_id="{instance.id}", secret_key="{secret}",',
         f'                            endpoint="{host_port}")',
         '  beams.publish_to_users(user_ids=["alice"], publish_body={"web": {"notification": {"title": "Hi"}}})',
         "",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from tidings.adapters import AdapterUnavailable, open_adapter
-from tidings.banner import banner, beams_banner
+from tidings.banner import app_secret_source, banner, beams_banner, instance_secret_source
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
@@ -70,10 +70,11 @@ async def serve(settings: Settings) -> None:
     )
     scheme = "https" if settings.tls_cert else "http"
     host = _display_host(settings)
-    print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert)),
-          flush=True)
+    print(banner(app, created=created, host=host, port=port, storage=storage_desc, tls=bool(settings.tls_cert),
+                 secret_from=app_secret_source(settings)), flush=True)
     print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
-                       allow_private_push=settings.push_allow_private_networks), flush=True)
+                       allow_private_push=settings.push_allow_private_networks,
+                       secret_from=instance_secret_source(settings)), flush=True)
     log.info("listening on %s:%s", settings.host, port)
 
     stop = asyncio.Event()
