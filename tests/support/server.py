@@ -1,4 +1,7 @@
-"""Start a real Tidings server in a subprocess, on a free port, with its own data dir."""
+"""Start a real Tidings server in a subprocess, on a free port, with its own data dir.
+
+For tests where the process boundary is the point: signals, crashes, exit codes, the server process's memory,
+several nodes. Everything else runs the server in the test process (tests/support/inprocess.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ class RunningServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         if self.proc.poll() is None:
