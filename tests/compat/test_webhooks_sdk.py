@@ -22,14 +22,18 @@ import pusher
 import pytest
 
 from tests.compat.nodejs import NODE_DIR
-from tests.support.server import RunningServer, start_server, tidings_cli
+from tests.support.inprocess import run_cli, start_inprocess
+from tests.support.server import RunningServer
 from tests.support.user_auth import sign_user_data
 from tests.support.webhook_sink import Delivery, WebhookSink
 from tests.support.ws_client import WsClient, close_all
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 HOLD = 3.0  # channel_vacated / member_removed are held this long (reference section 6)
+# How long a webhook the server owes may take to arrive on a loaded machine (waiting costs nothing when it comes).
+WAIT = 30.0
+LATE = 15.0  # how much later than its nominal time a held or retried webhook may arrive on a loaded machine
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Hooked:
 
 
 def cli(server: RunningServer, *args: str) -> str:
-    done = tidings_cli(*args, data_dir=server.data_dir)
+    done = run_cli(*args, data_dir=server.data_dir)
     assert done.returncode == 0, f"tidings {' '.join(args)}:\n{done.stdout}{done.stderr}"
     return done.stdout
 
@@ -54,7 +58,7 @@ def cli(server: RunningServer, *args: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """This module's own server; TIDINGS_APP_CACHE_TTL=0 so webhook settings are read fresh."""
-    srv = start_server(tmp_path_factory.mktemp("tidings-webhooks"), env={"TIDINGS_APP_CACHE_TTL": "0"})
+    srv = start_inprocess(tmp_path_factory.mktemp("tidings-webhooks"), env={"TIDINGS_APP_CACHE_TTL": "0"})
     yield srv
     srv.stop()
 
@@ -103,7 +107,9 @@ async def join_presence(client: WsClient, server: RunningServer, channel: str, u
     await subscribe(client, channel, auth, channel_data)
 
 
-async def wait(sink: WebhookSink, name: str, channel: str, count: int = 1, timeout: float = 8) -> list[dict[str, Any]]:
+async def wait(
+    sink: WebhookSink, name: str, channel: str, count: int = 1, timeout: float = WAIT
+) -> list[dict[str, Any]]:
     return await asyncio.to_thread(sink.wait_event, name, channel, timeout, count)
 
 
@@ -204,14 +210,15 @@ async def test_channel_member_client_and_cache_events(hooked: Hooked, node_modul
         await b.unsubscribe(pres)
         await a.unsubscribe(pub)
         left_at = time.monotonic()
-        [removed] = await wait(hooked.all, "member_removed", pres, timeout=HOLD + 4)
+        [removed] = await wait(hooked.all, "member_removed", pres, timeout=HOLD + WAIT)
         assert removed == {"name": "member_removed", "channel": pres, "user_id": "ben"}
-        [vacated] = await wait(hooked.all, "channel_vacated", pub, timeout=HOLD + 4)
+        [vacated] = await wait(hooked.all, "channel_vacated", pub, timeout=HOLD + WAIT)
         assert vacated == {"name": "channel_vacated", "channel": pub}
         (d_removed, _), = hooked.all.events(name="member_removed", channel=pres)
         (d_vacated, _), = hooked.all.events(name="channel_vacated", channel=pub)
         for d in (d_removed, d_vacated):
-            assert HOLD - 0.5 <= d.received_at - left_at <= HOLD + 3, d.received_at - left_at
+            # Held (never before ~3 s); how much later it arrives is up to the machine's load.
+            assert HOLD - 0.5 <= d.received_at - left_at <= HOLD + LATE, d.received_at - left_at
     finally:
         await close_all([a, b])
 
@@ -336,7 +343,7 @@ async def test_failed_delivery_is_retried_with_backoff(hooked: Hooked, node_modu
         await a.subscribe(channel, auth="")
         await asyncio.to_thread(
             hooked.flaky.wait_for, lambda s: len(deliveries_for(s, {channel}, only_ok=False)) >= 3,
-            "3 attempts", 9,
+            "3 attempts", WAIT,
         )
         await asyncio.sleep(1.5)  # a success is not retried
     finally:
@@ -348,7 +355,8 @@ async def test_failed_delivery_is_retried_with_backoff(hooked: Hooked, node_modu
     assert tries[0].events == [{"name": "channel_occupied", "channel": channel}]
     first_gap = tries[1].received_at - tries[0].received_at
     second_gap = tries[2].received_at - tries[1].received_at
-    assert 0.4 <= first_gap <= 1.8, (first_gap, second_gap)  # ~1 s with jitter
-    assert 0.9 <= second_gap <= 3.6, (first_gap, second_gap)  # ~2 s with jitter
+    # Backoff: ~1 s, then ~2 s, with jitter. The minimums are the point; a loaded machine only adds to them.
+    assert 0.4 <= first_gap <= 1.8 + LATE, (first_gap, second_gap)
+    assert 0.9 <= second_gap <= 3.6 + LATE, (first_gap, second_gap)
     verify(tries, srv.key, srv.secret)
 

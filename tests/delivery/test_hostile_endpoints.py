@@ -1,4 +1,5 @@
-"""Through a real `tidings serve`: push endpoints that trickle or fail forever hold up no other publish.
+"""Through a real server (in this process, tests/support/inprocess.py): push endpoints that trickle or fail
+forever hold up no other publish.
 
 The trickling endpoint answers 201 and then one byte every 2 s, for ever (a per-read timeout that restarts at
 each byte never fires); the failing one answers 500 to every attempt. Before delivery was scheduled per device,
@@ -16,14 +17,15 @@ import pytest
 
 from tests.delivery.test_serve import AUTH, IID, PUB, SECRET, http, push, subscribe
 from tests.support.emulators.webpush import WebPushEmulator
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 
 __all__ = ["http", "push"]  # test_serve's fixtures, used with this module's server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    srv = start_server(
+    srv = start_inprocess(
         tmp_path_factory.mktemp("hostile"),
         env={
             "TIDINGS_DEFAULT_INSTANCE_ID": IID,

@@ -1,5 +1,5 @@
-"""End to end through a real `tidings serve`: its in-process workers deliver a publish made over the API
-(or with `tidings publish`) through the real Web Push provider, and the status endpoint and
+"""End to end through a real server (in this process, tests/support/inprocess.py): its workers deliver a
+publish made over the API (or with `tidings publish`) through the real Web Push provider, and the status endpoint and
 `tidings publishes show` tell what happened."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.emulators.webpush import WebPushEmulator, token_for
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 from tidings.cli import main
 
 IID = "0b7f6c8e-1d2a-4c3b-9e8f-112233445566"
@@ -33,7 +34,7 @@ def push() -> Iterator[WebPushEmulator]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    srv = start_server(
+    srv = start_inprocess(
         tmp_path_factory.mktemp("serve"),
         env={"TIDINGS_DEFAULT_INSTANCE_ID": IID, "TIDINGS_DEFAULT_INSTANCE_SECRET": SECRET},
     )

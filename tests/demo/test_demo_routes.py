@@ -14,7 +14,8 @@ import aiohttp
 import pusher
 import pytest
 
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient
 from tidings.errors import BadRequest
 from tidings.web.demo import parse_watchlist
@@ -24,7 +25,7 @@ MakeServer = Callable[..., RunningServer]
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path_factory.mktemp("demo"), env={"TIDINGS_DEMO": "true"})
+    srv = start_inprocess(tmp_path_factory.mktemp("demo"), env={"TIDINGS_DEMO": "true"})
     yield srv
     srv.stop()
 

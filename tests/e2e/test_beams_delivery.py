@@ -36,7 +36,7 @@ from tests.support.server import RunningServer, tidings_cli
 from tests.support.tls import TlsFiles, make_tls_files
 from tests.support.webhook_sink import Delivery, WebhookSink
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 TOPIC = "com.example.tidings"
 WEBHOOK_SECRET = "e2e-webhook-secret"
@@ -106,12 +106,13 @@ def signed_body(delivery: Delivery) -> dict[str, Any]:
 
 def test_publish_to_users_reaches_every_gateway(
     webpush: WebPushEmulator, apns: ApnsEmulator, fcm: FcmEmulator, sink: WebhookSink,
-    make_server: Callable[..., RunningServer], tmp_path: Path,
+    make_process_server: Callable[..., RunningServer], tmp_path: Path,
 ) -> None:
-    # make_server last: the server stops first, so no emulator waits on its kept-alive connections at teardown.
+    # The whole journey through `tidings serve` as a user runs it (TLS, the CLI next to it): a subprocess.
+    # make_process_server last: the server stops first, so no emulator waits on its kept-alive connections at teardown.
     instance = BeamsInstance.new()
     tls = make_tls_files(tmp_path / "tls")
-    server = make_server(
+    server = make_process_server(
         env={
             **instance.env,
             "TIDINGS_APNS_URL": apns.url,

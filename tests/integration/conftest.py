@@ -12,7 +12,8 @@ import pusher
 import pytest
 import requests
 
-from tests.support.server import RunningServer, tidings_cli
+from tests.support.inprocess import run_cli
+from tests.support.server import RunningServer
 from tidings.channels.httpauth import sign_params
 
 HTTP_TIMEOUT = 10
@@ -113,9 +114,10 @@ class CliApp:
 
 
 def create_app(server: RunningServer, *flags: str) -> CliApp:
-    """`tidings apps create` against the server's data dir, with explicit credentials."""
+    """`tidings apps create` against the server's data dir, with explicit credentials (the command runs in
+    this process: tests/support/inprocess.py `run_cli`; tests/cli/ run the real one)."""
     app = CliApp(str(2_000_000 + secrets.randbelow(7_000_000)), uniq("key-"), secrets.token_hex(10))
-    done = tidings_cli(
+    done = run_cli(
         "apps", "create", "--id", app.id, "--key", app.key, "--secret", app.secret, *flags,
         data_dir=server.data_dir,
     )
@@ -125,7 +127,9 @@ def create_app(server: RunningServer, *flags: str) -> CliApp:
 
 
 def cli(server: RunningServer, *args: str) -> str:
-    done = tidings_cli(*args, data_dir=server.data_dir)
+    """`tidings ...` against the server's data dir (and its TIDINGS_DATABASE_URL, if it has one), in process."""
+    database = {k: v for k, v in server.env.items() if k == "TIDINGS_DATABASE_URL"}
+    done = run_cli(*args, data_dir=server.data_dir, env=database)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

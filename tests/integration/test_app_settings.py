@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from tests.integration.conftest import CliApp, api_for, assert_error_body, cli, create_app, uniq
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, data_of
 
 
@@ -27,12 +27,9 @@ class Apps:
 
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
-    srv = start_server(tmp_path_factory.mktemp("apps"), env={"TIDINGS_APP_CACHE_TTL": "0"})
+    srv = start_inprocess(tmp_path_factory.mktemp("apps"), env={"TIDINGS_APP_CACHE_TTL": "0"})
     try:
-        # The CLI is slow to start; create the three apps side by side.
-        with ThreadPoolExecutor(3) as pool:
-            made = list(pool.map(lambda flags: create_app(srv, *flags),
-                                 [(), ("--max-connections", "1"), ("--subscription-count",)]))
+        made = [create_app(srv, *flags) for flags in [(), ("--max-connections", "1"), ("--subscription-count",)]]
         yield Apps(srv, *made)
     finally:
         srv.stop()

@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from tests.storage.postgres import temporary_database
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 from tidings.beams import tokens
 from tidings.storage import open_storage
 from tidings.storage.schema import beams_deliveries, beams_reports
@@ -111,7 +112,7 @@ def beams(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     tmp = tmp_path_factory.mktemp(f"beams-{request.param}")
     instance_id = str(uuid.uuid4())
     with database(request.param, tmp) as url:
-        server = start_server(tmp / "data", env={
+        server = start_inprocess(tmp / "data", env={
             "TIDINGS_DATABASE_URL": url,
             "TIDINGS_DEFAULT_INSTANCE_ID": instance_id,
             "TIDINGS_DEFAULT_INSTANCE_SECRET": SECRET,

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.server import RunningServer, start_server
+from tests.support.inprocess import start_inprocess
+from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient
 from tidings.channels import signatures
 from tidings.channels.httpauth import sign_params
@@ -36,6 +37,10 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 TIMEOUT = 10.0
+# An answer the server owes (a pong, a subscription's outcome) may take long on a loaded machine: waiting for it
+# generously costs nothing when it comes; a server that never answers fails the example at this bound.
+WAIT = 30.0
+ROUND = 90.0  # seconds for one whole example
 CHANNELS_ERROR_STATUSES = {400, 401, 403, 404, 405, 413}
 ALLOWED_WS_CLOSE = {4009, 1009}
 
@@ -133,7 +138,7 @@ raw_ws_payloads = st.one_of(
 @pytest.fixture(scope="module")
 def beams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str, str]]:
     instance_id, secret = str(uuid.uuid4()), secrets.token_hex(32).upper()
-    srv = start_server(
+    srv = start_inprocess(
         Path(tmp_path_factory.mktemp("tidings-beams")),
         env={"TIDINGS_DEFAULT_INSTANCE_ID": instance_id, "TIDINGS_DEFAULT_INSTANCE_SECRET": secret},
     )
@@ -145,7 +150,7 @@ def assert_clean_log(server: RunningServer) -> None:
     log = server.log()
     for needle in ("Traceback", "Error handling request", "unhandled error", "Task exception was never retrieved"):
         assert needle not in log, log[log.index(needle) - 2000:log.index(needle) + 4000]
-    assert server.proc.poll() is None, "server exited"
+    assert server.running(), "server exited"
 
 
 # -- raw HTTP -----------------------------------------------------------------------------------------
@@ -292,7 +297,7 @@ def _utf8_encodable(text: str) -> bool:
 
 
 async def _ws_round(server: RunningServer, payloads: list[dict[str, Any] | str | bytes]) -> None:
-    client = await WsClient.connect(server.ws_url())
+    client = await WsClient.connect(server.ws_url(), timeout=WAIT)
     try:
         for payload in payloads:
             raw = _sign_frame(payload, client, server.key, server.secret) if isinstance(payload, dict) else payload
@@ -310,9 +315,10 @@ async def _ws_round(server: RunningServer, payloads: list[dict[str, Any] | str |
             pass
         while True:
             try:
-                frame = await client.recv()
-            except AssertionError:
-                assert client.close_code in ALLOWED_WS_CLOSE, (client.close_code, client.close_reason, payloads)
+                frame = await client.recv(WAIT)
+            except AssertionError as exc:  # closed, or no frame within WAIT seconds (close_code stays None)
+                assert client.close_code in ALLOWED_WS_CLOSE, (str(exc), client.close_code, client.close_reason,
+                                                               payloads)
                 return
             event = frame.get("event")
             assert isinstance(event, str), frame
@@ -332,7 +338,7 @@ async def _ws_round(server: RunningServer, payloads: list[dict[str, Any] | str |
 @example(payloads=['{"event":"pusher:subscribe","data":{"channel":"\\ud800"}}'])
 @example(payloads=["\ud800"])  # not UTF-8 encodable: goes as a binary frame (see _ws_round)
 def test_ws_frames_never_break_connection(server: RunningServer, payloads: list[Any]) -> None:
-    asyncio.run(asyncio.wait_for(_ws_round(server, payloads), 30))
+    asyncio.run(asyncio.wait_for(_ws_round(server, payloads), ROUND))
     assert_clean_log(server)
 
 
@@ -344,8 +350,8 @@ def test_ws_client_events_after_valid_subscribe(server: RunningServer, channel: 
     """Signed subscriptions (random presence user_info), then client events with random names and data."""
 
     async def go() -> None:
-        a = await WsClient.connect(server.ws_url())
-        b = await WsClient.connect(server.ws_url())
+        a = await WsClient.connect(server.ws_url(), timeout=WAIT)
+        b = await WsClient.connect(server.ws_url(), timeout=WAIT)
         try:
             for c in (a, b):
                 cd = json.dumps({"user_id": c.socket_id, "user_info": user_info}) if channel[0] == "p" and \
@@ -353,18 +359,18 @@ def test_ws_client_events_after_valid_subscribe(server: RunningServer, channel: 
                 auth = (c.presence_auth(server.key, server.secret, channel, cd) if cd is not None
                         else c.private_auth(server.key, server.secret, channel))
                 await c.send_subscribe(channel, auth=auth, channel_data=cd)
-                frame = await c.recv(3)
+                frame = await c.recv(WAIT)
                 # A presence member's channel_data has a size limit: refused in the protocol's format.
                 assert frame["event"] in ("pusher_internal:subscription_succeeded", "pusher:subscription_error"), frame
             await a.send_raw(json.dumps({"event": "client-" + event, "channel": channel, "data": data}))
             for c in (a, b):
                 await c.send("pusher:ping", {})
-                await c.wait_for("pusher:pong", timeout=3)
+                await c.wait_for("pusher:pong", timeout=WAIT)
         finally:
             await a.close()
             await b.close()
 
-    asyncio.run(asyncio.wait_for(go(), 30))
+    asyncio.run(asyncio.wait_for(go(), ROUND))
     assert_clean_log(server)
 
 
@@ -494,11 +500,12 @@ def test_logs_clean_at_end(server: RunningServer, beams: tuple[RunningServer, st
     (b"Content-Encoding", b"deflate"),  # body that does not inflate
     (b"Content-Encoding", b"br"),  # no Brotli decoder installed
 ])
-def test_malformed_http_is_refused_and_the_server_keeps_serving(make_server: Any, header: tuple[bytes, bytes]) -> None:
+def test_malformed_http_is_refused_and_the_server_keeps_serving(
+    server: RunningServer, header: tuple[bytes, bytes]
+) -> None:
     """aiohttp's HTTP parser refuses these before any tidings code runs: a 400 (text/plain, its own format,
     not the API's JSON), never a 5xx, and the next well-formed request is served as usual."""
-    srv = make_server()
-    status, _, _ = raw_http(srv, "POST", "/apps/123456/events", body=b"\x00", headers=[header])
+    status, _, _ = raw_http(server, "POST", "/apps/123456/events", body=b"\x00", headers=[header])
     assert status == 400, status
-    status, _, body = raw_http(srv, "GET", "/health")
+    status, _, body = raw_http(server, "GET", "/health")
     assert status == 200 and b"ok" in body, (status, body)

@@ -1,6 +1,7 @@
-"""How the Channels runtime holds up against real clients misbehaving, through a real `tidings serve` (issue 10).
+"""How the Channels runtime holds up against real clients misbehaving, through a real server (issue 10).
 
-Each test starts its own server (tests/support/server.py) and drives it with hand-made WebSocket clients on
+Each test starts its own server, in this process (tests/support/inprocess.py) unless the test is about the
+server process (its memory: tests/support/server.py), and drives it with hand-made WebSocket clients on
 plain sockets (tests/realtime/rawws.py), so it controls exactly what goes on the wire: clients that vanish
 with a TCP RST, a client that never reads, a client that sends a deeply nested event.
 
@@ -14,8 +15,6 @@ rebuilt to make them pass. Do not mark them xfail.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -257,10 +256,12 @@ def test_fifty_signed_in_presence_members_reset_at_once(make_server: MakeServer)
 # -- 2. a client that never reads ----------------------------------------------------------------------------
 
 
-def test_client_that_never_reads_is_cut_and_server_memory_stays_bounded(make_server: MakeServer) -> None:
+@pytest.mark.slow
+def test_client_that_never_reads_is_cut_and_server_memory_stays_bounded(make_process_server: MakeServer) -> None:
+    """The server process's memory is measured: a subprocess server."""
     limit = 256 * 1024
     bound_mib = 64
-    srv = make_server(env={"TIDINGS_WRITE_BUFFER_LIMIT": str(limit)})
+    srv = make_process_server(env={"TIDINGS_WRITE_BUFFER_LIMIT": str(limit)})
     api = api_for(srv)
     # A cached event on cache-x: every fresh subscription is answered with it (about 9 KB), so the client's
     # small frames make the server write much more than it reads.
@@ -435,8 +436,8 @@ def test_deeply_nested_client_event_stays_a_websocket_error(make_server: MakeSer
         problems.append(f"an HTTP response was written into the WebSocket stream: {raw[at:at + 200]!r}")
     elif not ok:  # (bytes of an HTTP answer would parse as a bogus close frame: reported above instead)
         problems.append(f"expected pusher:error with a code or a close 4000-4999/1008/1009/1011; got {answer}")
-    if srv.proc.poll() is not None or alive[0] != 200:
-        problems.append(f"server not healthy afterwards: exit={srv.proc.poll()} /health={alive}")
+    if not srv.running() or alive[0] != 200:
+        problems.append(f"server not healthy afterwards: running={srv.running()} /health={alive}")
     problems += log_problems(srv, log_before)
     assert not problems, "300-deep client event:\n  " + "\n  ".join(problems)
 
@@ -483,18 +484,18 @@ def test_six_hundred_presence_members_reset_at_once_server_stays_responsive(make
         fresh.abandon()
     problems += log_problems(srv, log_mark)
 
+    # Then it shuts down cleanly (what `tidings serve` runs on SIGTERM).
     stop_start = time.monotonic()
-    srv.proc.send_signal(signal.SIGTERM)
     try:
-        code: int | None = srv.proc.wait(15)
-    except subprocess.TimeoutExpired:
+        code: int | None = srv.stop(timeout=BOUND)
+    except RuntimeError:
         code = None
     stopped_in = time.monotonic() - stop_start
     if code is None:
-        problems.append("the server did not exit within 15s of SIGTERM")
+        problems.append(f"the server did not stop within {BOUND}s")
     assert not problems, (f"{n} presence members (joined in {joined_in:.1f}s), all reset at once:\n  "
                           + "\n  ".join(problems))
-    assert code == 0, f"exit code {code} after SIGTERM ({stopped_in:.1f}s)\n{srv.log()[-2000:]}"
+    assert code == 0, f"stopping failed ({stopped_in:.1f}s): {srv.error!r}\n{srv.log()[-2000:]}"
 
 
 # -- 7. a NUL byte in the app key ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@
     await client.send("client-hi", {"a": 1}, channel="private-x")
     frame = await client.expect("client-hi", channel="private-x")
 
-Every wait has a timeout: a broken server fails a test quickly, it never hangs it.
+Every wait has a timeout (generous, see TIMEOUT): a broken server fails a test, it never hangs it.
 Frames are returned as parsed JSON dicts exactly as the server sent them (`data` of channel events is
 still the JSON *string*; `data_of(frame)` decodes it).
 
@@ -29,7 +29,10 @@ from websockets.exceptions import ConnectionClosed
 
 from tidings.channels import signatures
 
-TIMEOUT = 5.0
+# How long to wait for something the server owes (a frame, a close). Generous: a loaded machine may take
+# seconds, and waiting costs nothing when the answer comes. Waits for something NOT to happen
+# (`expect_nothing`) are short windows of their own.
+TIMEOUT = 30.0
 
 
 class WsClient:

@@ -1,8 +1,9 @@
 """Fixtures for the Beams compatibility tests: a Tidings server with one Beams instance, plain or TLS.
 
-The server is configured the way a user would: `tidings serve` with TIDINGS_DEFAULT_INSTANCE_ID and
-TIDINGS_DEFAULT_INSTANCE_SECRET (which create/update that instance at start), and for HTTPS
-`--tls-cert CERT --tls-key KEY` (tests/support/tls.py makes a trustme CA and certificate).
+The server is configured the way a user would: TIDINGS_DEFAULT_INSTANCE_ID and TIDINGS_DEFAULT_INSTANCE_SECRET
+(which create/update that instance at start), and for HTTPS TIDINGS_TLS_CERT and TIDINGS_TLS_KEY (`--tls-cert`,
+`--tls-key`; tests/support/tls.py makes a trustme CA and certificate). It runs in the test process
+(tests/support/inprocess.py): the SDKs are clients on its port, in threads, Node or the browser.
 
 `BeamsHttp` is a thin `requests` client for the documented Beams HTTP APIs (device, publish, customer),
 used to set up state and to check what the SDKs did. Every request has a timeout.
@@ -26,8 +27,9 @@ import pytest
 import requests
 
 from tests.compat.nodejs import NODE_DIR, ensure_node_modules
+from tests.support.inprocess import start_inprocess
 from tests.support.push_endpoint import PushService, Subscription
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer
 from tests.support.tls import TlsFiles, make_tls_files
 
 HTTP_TIMEOUT = 10
@@ -55,11 +57,11 @@ class BeamsInstance:
 
 
 def start_beams_server(data_dir: Path, instance: BeamsInstance, tls: TlsFiles | None = None) -> RunningServer:
-    """`tidings serve` with the Beams instance from env; with `tls`, HTTPS on the port (readiness checked over TLS)."""
+    """The server with the Beams instance from env; with `tls`, HTTPS on the port (readiness checked over TLS)."""
     if tls is None:
-        return start_server(data_dir, env=instance.env)
-    server = start_server(
-        data_dir, env=instance.env, args=("--tls-cert", str(tls.cert), "--tls-key", str(tls.key)), wait=False
+        return start_inprocess(data_dir, env=instance.env)
+    server = start_inprocess(
+        data_dir, env={**instance.env, "TIDINGS_TLS_CERT": str(tls.cert), "TIDINGS_TLS_KEY": str(tls.key)}
     )
     wait_ready_tls(server, tls)
     return server
@@ -71,10 +73,8 @@ def wait_ready_tls(server: RunningServer, tls: TlsFiles, timeout: float = 20) ->
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(
-                f"tidings (started with --tls-cert/--tls-key) exited with {server.proc.returncode}:\n{server.log()}"
-            )
+        if not server.running():
+            raise RuntimeError(f"tidings (started with --tls-cert/--tls-key) stopped:\n{server.log()}")
         try:
             with urllib.request.urlopen(url, timeout=1, context=context) as r:
                 if r.status == 200:
