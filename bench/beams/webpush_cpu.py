@@ -28,9 +28,9 @@ from typing import Any
 from bench.beams.gateways import webpush_main
 from tidings.beams import vapid
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.beams.validation import decode_web_subscription
 from tidings.providers.base import Delivered
 from tidings.providers.webpush import WebPushProvider, payload
+from tidings.providers.webpush.subscription import decode as decode_subscription
 
 
 @dataclass
@@ -65,7 +65,7 @@ async def _round(provider: WebPushProvider, instance: Instance, devices: list[De
 
 def _encryption(instance: Instance, tokens: list[str], n: int) -> float:
     """CPU us per bare encryption of the bench's message, `n` messages over the subscriptions in turn."""
-    subscriptions = [decode_web_subscription(t) for t in tokens]
+    subscriptions = [decode_subscription(t) for t in tokens]
     plaintext = payload.message_bytes(instance.id, f"pubid-{uuid.uuid4()}", PAYLOAD["web"])
     start = time.process_time()
     for i in range(n):

@@ -9,6 +9,9 @@ import pytest
 
 from tidings.errors import BeamsError
 
+# The characters of interest names (A-Z a-z 0-9 _ - = @ , . ;), a sample of each class.
+INTEREST_CHARACTERS = "ABCXYZabcxyz0189_-=@,.;"
+
 
 def refused(status: int, title: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> BeamsError:
     """Call `fn`, expect a BeamsError with this status and title, and return it."""

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.providers.apns import parse_settings
 from tidings.providers.apns.errors import classify, reason_of
-from tidings.providers.apns.request import build_request, is_device_token, push_type
+from tidings.providers.apns.request import build_request, push_type
 from tidings.providers.apns.token import REFRESH_AFTER, ProviderTokens
 from tidings.providers.base import DeadToken, Delivered, Failed, Outcome, Retry
 from tidings.providers.retry import retry_after as parse_retry_after
@@ -85,14 +85,6 @@ def test_expiration(expiration: Any, header: str) -> None:
 def test_no_collapse_id_header_unless_given() -> None:
     assert "apns-collapse-id" not in _headers({"collapse_id": ""})
     assert "apns-collapse-id" not in _headers({"collapse_id": 12})
-
-
-@pytest.mark.parametrize(
-    ("token", "ok"),
-    [(TOKEN, True), ("AB" * 100, True), ("ab" * 7, False), ("abc", False), ("../../x", False), ("zz" * 32, False)],
-)
-def test_device_tokens(token: str, ok: bool) -> None:
-    assert is_device_token(token) is ok
 
 
 # -- provider JWT ----------------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tidings.beams.models import Device, Instance, Platform, Publish
+from tidings.errors import InvalidDeviceToken
+from tidings.providers.apns import device_token
 from tidings.providers.apns.errors import EXPIRED_PROVIDER_TOKEN, classify, reason_of
-from tidings.providers.apns.request import build_request, is_device_token
+from tidings.providers.apns.request import build_request
 from tidings.providers.apns.settings import ApnsSettings, ApnsSettingsError, instance_settings
 from tidings.providers.apns.token import ProviderTokens
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
@@ -109,20 +111,23 @@ class ApnsProvider:
             return Failed(str(exc), status=0)
         if settings is None:
             return Skipped("the instance has no APNs credentials")
-        if not is_device_token(device.token):
-            # Never sent: it would only come back BadDeviceToken, and it must not reach the URL path.
-            return DeadToken("BadDeviceToken (not a hex device token)", status=0)
+        try:
+            token = device_token.check(device.token)
+        except InvalidDeviceToken as exc:
+            # Never sent (registration applies the same rule, so a damaged row): it would only come back
+            # BadDeviceToken, and it must not reach the URL path.
+            return DeadToken(f"BadDeviceToken ({exc})", status=0)
         topic = settings.topic or device.bundle_identifier
         if not topic:
             return Failed("no apns-topic: set `topic` in the APNs settings or register the bundle identifier", 0)
-        request = build_request(instance.id, publish.id, apns, device.token, topic)
+        request = build_request(instance.id, publish.id, apns, token, topic)
         jwt = await self._tokens.get(settings)
         headers = [*request.headers.items(), ("authorization", f"bearer {jwt}")]
         try:
             response = await self._http.request(self._urls[settings.environment], request.path, headers, request.body)
         except Http2Error as exc:
             # Connection refused or lost, TLS failure, deadline passed, stream reset, GOAWAY: worth another try.
-            return Retry(_describe(exc, device.token))
+            return Retry(_describe(exc, token))
         except InvalidRequest as exc:  # e.g. a topic or collapse id HTTP/2 cannot carry: it will not change
             return Failed(str(exc), status=0)
         return self._answer(settings, jwt, response)

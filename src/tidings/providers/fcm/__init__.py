@@ -2,6 +2,7 @@
 
 settings.py     per-instance settings from instance.providers["fcm"] (the service account)
 credentials.py  OAuth2 access tokens (JWT-bearer grant), cached and refreshed
+device_token.py the device token rule (registration and send)
 message.py      Beams `fcm` section -> v1 `message`
 errors.py       v1 answers -> Outcome
 client.py       FcmProvider, the piece the delivery pipeline uses

@@ -25,7 +25,9 @@ import httpx
 import orjson
 
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.providers.base import Failed, Outcome, Retry, Skipped
+from tidings.errors import InvalidDeviceToken
+from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
+from tidings.providers.fcm import device_token
 from tidings.providers.fcm.credentials import AccessTokens
 from tidings.providers.fcm.errors import CredentialError, TokenError, classify
 from tidings.providers.fcm.message import v1_message
@@ -86,6 +88,10 @@ class FcmProvider:
         if not raw:
             return Skipped("instance has no FCM credentials")
         try:
+            token = device_token.check(device.token)
+        except InvalidDeviceToken as exc:  # registration applies the same rule: a damaged row
+            return DeadToken(f"not an FCM token ({exc})", status=0)
+        try:
             settings = self._parse(instance.id, raw)
             access_token = await self.tokens.get(settings.service_account)
         except (FcmSettingsError, CredentialError) as exc:
@@ -93,7 +99,7 @@ class FcmProvider:
         except TokenError as exc:
             return Retry(exc.reason, exc.after, exc.status)
         url = f"{self._base}/v1/projects/{quote(settings.project, safe='')}/messages:send"
-        body = orjson.dumps({"message": v1_message(instance.id, publish.id, device.token, fcm)})
+        body = orjson.dumps({"message": v1_message(instance.id, publish.id, token, fcm)})
         headers = {
             "Authorization": f"Bearer {access_token}",
             "Content-Type": "application/json",

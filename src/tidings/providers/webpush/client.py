@@ -19,8 +19,7 @@ import certifi
 from aiohttp.abc import AbstractResolver
 
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.beams.validation import WebSubscription, decode_web_subscription
-from tidings.errors import BeamsError
+from tidings.errors import InvalidDeviceToken
 from tidings.providers import netguard
 from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
 from tidings.providers.limits import MAX_RESPONSE_BODY, REQUEST_TIMEOUT, read_bounded
@@ -33,6 +32,8 @@ from tidings.providers.webpush.settings import (
     GatewaySettings,
     push_headers,
 )
+from tidings.providers.webpush.subscription import WebSubscription
+from tidings.providers.webpush.subscription import decode as decode_subscription
 from tidings.providers.webpush.vapid import VapidSigner
 
 # Failures of the exchange itself that the push service may recover from: connect/read/write errors, timeouts,
@@ -73,8 +74,8 @@ class WebPushProvider:
             return Skipped("publish has no web payload")
         try:
             subscription = _subscription(device.token)
-        except BeamsError:
-            # Registration validates tokens, so this is a damaged row; it can never be delivered to.
+        except InvalidDeviceToken:
+            # Registration applies the same rule, so this is a damaged row; it can never be delivered to.
             return DeadToken("device token is not a valid push subscription", status=0)
         plaintext = self._plaintext(instance.id, publish.id, web)
         if payload.encrypted_size(plaintext) > MAX_BODY:
@@ -125,7 +126,7 @@ def _subscription(token: str) -> WebSubscription:
     """A stored token decoded and checked once (base64, JSON, the P-256 point check: ~10 us), not per send.
 
     Bounded: at most 20,000 subscriptions (~10 MB) stay decoded; a token that fails is not cached."""
-    return decode_web_subscription(token)
+    return decode_subscription(token)
 
 
 async def _exchange(http: aiohttp.ClientSession, endpoint: str, body: bytes, headers: dict[str, str]) -> Answer:

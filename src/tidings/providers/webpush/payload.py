@@ -14,7 +14,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.beams.payloads import web_push_message
-from tidings.beams.validation import WebSubscription
+from tidings.providers.webpush.subscription import WebSubscription
 
 _HEADER = 16 + 4 + 1 + 65  # salt, record size, key id length, the ephemeral public key as key id
 _OVERHEAD = 16 + 1  # AES-GCM tag and the last-record delimiter

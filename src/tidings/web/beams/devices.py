@@ -12,7 +12,8 @@ from tidings.beams import events as ev
 from tidings.beams import ids, tokens, validation
 from tidings.beams.models import Device, Instance, Platform
 from tidings.errors import BeamsError, BeamsErrorKind
-from tidings.providers import netguard
+from tidings.providers import device_tokens, netguard
+from tidings.providers.webpush import subscription
 from tidings.storage import InterestResult, SetUserResult
 from tidings.storage.beams import ReportResult
 from tidings.web.beams.common import instance, ok, read_body
@@ -65,9 +66,10 @@ async def register(request: web.Request) -> web.Response:
     inst = await instance(request)
     platform = _platform(request)
     allow_private = ctx.settings.push_allow_private_networks
-    reg = validation.parse_registration(platform, await _body(request), https_only=not allow_private)
+    token_rule = device_tokens.rule(platform, https_only=not allow_private)
+    reg = validation.parse_registration(platform, await _body(request), token_rule)
     if platform is Platform.WEB and not allow_private:
-        await _check_push_endpoint(ctx, validation.decode_web_subscription(reg.token).endpoint)
+        await _check_push_endpoint(ctx, subscription.decode(reg.token).endpoint)
     device = Device(
         id=ids.new_device_id(platform),
         instance_id=inst.id,
@@ -127,7 +129,7 @@ async def set_fcm_token(request: web.Request) -> web.Response:
     inst, device = await _device(request)
     if device.platform is not Platform.FCM:
         raise _device_not_found()
-    token = validation.parse_fcm_token(await _body(request))
+    token = validation.parse_token(await _body(request), device_tokens.rule(Platform.FCM))
     await context(request).storage.devices.set_token(inst.id, device.id, token)
     return ok()
 
@@ -174,10 +176,7 @@ async def add_interest(request: web.Request) -> web.Response:
     if result is InterestResult.NOT_FOUND:
         raise _device_not_found()
     if result is InterestResult.TOO_MANY:
-        raise BeamsError(
-            BeamsErrorKind.TOO_MANY_INTERESTS,
-            f"A device can have at most {validation.MAX_INTERESTS_PER_DEVICE} interests",
-        )
+        raise validation.too_many_interests()
     return ok()
 
 

@@ -1,7 +1,7 @@
-"""What no database can keep, refused before it reaches one: NUL, deep nesting, paths that are not text.
+"""What every Beams request must be: a JSON body, and nothing a database cannot keep.
 
 PostgreSQL refuses NUL in text and in JSONB (`\\u0000`), and orjson encodes at most 254 levels: either used to
-surface as a 500. Every body parser goes through `_load_object`, every Beams path through `check_path`.
+surface as a 500. Every body parser goes through `load_object`, every Beams path through `check_path`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.beams.helpers import refused
 from tidings.beams.models import Platform
 from tidings.beams.tokens import issue, verify
 from tidings.beams.validation import (
@@ -20,6 +21,7 @@ from tidings.beams.validation import (
     MAX_INTEREST_SET_BODY,
     MAX_INTERESTS_PER_DEVICE,
     MAX_JSON_DEPTH,
+    check_content_type,
     check_path,
     check_user_id,
     parse_interest_set,
@@ -28,8 +30,7 @@ from tidings.beams.validation import (
     parse_registration,
     parse_reporting_event,
 )
-
-from .helpers import refused
+from tidings.providers import device_tokens
 
 WEB = {"web": {"notification": {"title": "hi"}}}
 REPORT = {"event": "open", "publishId": "pubid-1", "deviceId": "web-1", "timestampSecs": 1}
@@ -49,7 +50,7 @@ def body(value: Any) -> bytes:
 
 @pytest.mark.parametrize("parse", [
     lambda b: parse_publish(b, "application/json", "users"),
-    lambda b: parse_registration(Platform.FCM, b),
+    lambda b: parse_registration(Platform.FCM, b, device_tokens.rule(Platform.FCM)),
     parse_metadata,
     parse_interest_set,
     parse_reporting_event,
@@ -123,3 +124,8 @@ def test_a_beams_token_whose_subject_holds_nul_is_refused() -> None:
     secret = "S" * 64
     token = issue("inst", secret, "al\x00ice", now=now)
     refused(400, "Bad Request", verify, token, instance_id="inst", secret_key=secret, now=now)
+
+
+def test_content_type() -> None:
+    check_content_type("application/json;charset=UTF-8")
+    refused(400, "Invalid content type", check_content_type, "application/jsonp")
