@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
@@ -50,12 +49,13 @@ class NodeScript:
         self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self.stderr = ""
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._arrived = threading.Condition()
+        self._ended = False
+        self._taken: set[int] = set()  # indexes in `lines` already returned by wait_for
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._err_reader = threading.Thread(target=self._read_err, daemon=True)
         self._err_reader.start()
-        self._consumed = 0
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -65,9 +65,12 @@ class NodeScript:
                 item = json.loads(line)
             except ValueError:
                 item = {"event": "non-json", "line": line.rstrip("\n")}
-            self.lines.append(item)
-            self._queue.put(item)
-        self._queue.put(None)
+            with self._arrived:
+                self.lines.append(item)
+                self._arrived.notify_all()
+        with self._arrived:
+            self._ended = True
+            self._arrived.notify_all()
 
     def _read_err(self) -> None:
         assert self.proc.stderr is not None
@@ -77,20 +80,25 @@ class NodeScript:
         return f"--- {self.script} stdout:\n" + "\n".join(self.raw) + f"\n--- stderr:\n{self.stderr}"
 
     def wait_for(self, event: str, timeout: float = 10) -> dict[str, Any]:
-        """Block until the script prints a line with this event; fail with the transcript otherwise."""
+        """The first line with this event that no earlier wait_for returned, as soon as the script prints it;
+        fail with the transcript otherwise. Lines of other events are kept, in whatever order they came: a
+        script may print "after" before "offline", and a later wait_for("after") still finds it."""
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                item = self._queue.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                raise AssertionError(f"no {event!r} line within {timeout}s\n{self.transcript()}") from None
-            if item is None:
-                self.proc.wait(5)
-                self._err_reader.join(2)
-                raise AssertionError(f"script ended before printing {event!r}\n{self.transcript()}")
-            if item.get("event") == event:
-                return item
+        with self._arrived:
+            while True:
+                for index, item in enumerate(self.lines):
+                    if index not in self._taken and item.get("event") == event:
+                        self._taken.add(index)
+                        return item
+                remaining = deadline - time.monotonic()
+                if self._ended:
+                    break
+                if remaining <= 0:
+                    raise AssertionError(f"no {event!r} line within {timeout}s\n{self.transcript()}")
+                self._arrived.wait(remaining)
+        self.proc.wait(5)
+        self._err_reader.join(2)
+        raise AssertionError(f"script ended before printing {event!r}\n{self.transcript()}")
 
     def finish(self, timeout: float = 20) -> list[dict[str, Any]]:
         """Wait for the script to exit; it must exit 0 and print "done". Returns all lines but raw frames."""

@@ -109,17 +109,20 @@ def test_a_killed_node_is_cleaned_up_within_the_bound(
 ) -> None:
     cluster = make_cluster(3)
     script = run_cluster_node(cluster, "scaleout_kill.mjs", VICTIM_NODE="2", timeout_ms=30_000)
-    ready = script.wait_for("ready", timeout=15)
+    ready = script.wait_for("ready", timeout=30)
     assert len(ready["members"]) == 2
     killed_at = time.monotonic()
     cluster.servers[2].proc.send_signal(signal.SIGKILL)
-    script.wait_for("member_removed", timeout=DEAD_AFTER + 5)
-    script.wait_for("offline", timeout=5)
+    # The script prints member_removed, offline and after in whatever order they come; wait_for keeps them all.
+    script.wait_for("member_removed", timeout=DEAD_AFTER + 30)
+    script.wait_for("offline", timeout=30)
     took = time.monotonic() - killed_at
-    # Dead after DEAD_AFTER without a heartbeat; survivors look every HEARTBEAT: a bound, plus slack for CI.
-    bound = DEAD_AFTER + 2 * HEARTBEAT + 1.5
+    # Dead after DEAD_AFTER without a heartbeat; survivors look every HEARTBEAT: the bound. The slack is for a
+    # loaded machine (three nodes, Node and another test on two cores) and still well under the default
+    # node_dead_after (10 s), so a cluster that ignored its DEAD_AFTER would fail here.
+    bound = DEAD_AFTER + 2 * HEARTBEAT + 4
     assert took <= bound, f"cleanup took {took:.1f}s, bound {bound}s"
-    after = script.wait_for("after", timeout=5)
+    after = script.wait_for("after", timeout=30)
     assert after["members"] == sorted(m for m in ready["members"] if m != ready["victim"])
     # The survivors' shared state no longer counts the dead node's sockets.
     survivor = cluster.servers[0]
