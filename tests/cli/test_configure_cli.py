@@ -172,3 +172,12 @@ def test_clear_then_set_and_errors(cli: Cli) -> None:
     assert cli.providers() == {}
     assert "nothing to configure" in cli("configure", IID, ok=False)
     assert "no instance" in cli("configure", str(uuid.uuid4()), "--vapid-subject", "mailto:a@b.c", ok=False)
+
+
+def test_a_webhook_url_s_credentials_are_not_printed(cli: Cli) -> None:
+    out = cli("configure", IID, "--webhook-url", "https://user:pw-in-url@hooks.example.com/b?token=tok-in-url",
+              "--webhook-secret", WEBHOOK_SECRET)
+    assert "https://***@hooks.example.com/b?token=***" in out
+    cli("show", IID, "--json")
+    cli("list", "--json")
+    cli.assert_never_printed(WEBHOOK_SECRET, "pw-in-url", "tok-in-url")

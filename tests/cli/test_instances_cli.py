@@ -24,7 +24,9 @@ def test_create_list_show_and_token(tmp_path: Path) -> None:
     code, out = run(tmp_path, "instances", "create", "--id", iid, "--secret", secret, "--name", "shop")
     assert code == 0 and iid in out and secret in out
     code, out = run(tmp_path, "instances", "list", "--json")
-    assert json.loads(out) == [{"id": iid, "name": "shop"}]
+    assert json.loads(out) == [{"id": iid, "name": "shop"}]  # no secret key
+    code, out = run(tmp_path, "instances", "list")
+    assert iid in out and secret not in out
     code, out = run(tmp_path, "instances", "show", iid, "--json")
     shown = json.loads(out)
     assert shown["secret_key"] == secret and len(shown["vapid_public_key"]) == 87  # 65 bytes, base64url

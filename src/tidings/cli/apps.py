@@ -1,60 +1,34 @@
 """`tidings apps ...`: create, list, show, enable, disable and update Channels apps.
 
 Every command opens the configured database, migrates it (so it works before the first `serve`),
-acts and closes. The secret is printed by `show` only.
+acts and closes. The secret is printed by `create` (once) and `show` only; webhook header values and URL
+credentials only with --show-secrets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from tidings.channels.apps import App, AppLimits
 from tidings.channels.credentials import new_app
-from tidings.config import load_settings
-from tidings.errors import RecordNotFound, TidingsError
-from tidings.storage import AppStore, Storage, open_storage
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Target:
-    data_dir: Path | None
-    database_url: str | None
-    config_file: Path | None
-
-
-class _Fail(click.ClickException):
-    """One line on stderr, exit code 1, worded like the other `tidings` commands."""
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"tidings: {self.format_message()}", err=True)
-
-
-_pass_target = click.make_pass_decorator(_Target)
-
-
-def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--data-dir / --database-url / --config: which database a command acts on (as `serve` would)."""
-    options = [
-        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="TIDINGS_DATA_DIR",
-                     help="Where the embedded SQLite file lives  [env: TIDINGS_DATA_DIR]"),
-        click.option("--database-url", envvar="TIDINGS_DATABASE_URL",
-                     help="SQLAlchemy URL  [env: TIDINGS_DATABASE_URL]"),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML settings file, as given to `tidings serve`  [env: TIDINGS_CONFIG]"),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+from tidings.cli.common import (
+    Fail,
+    Target,
+    echo_pairs,
+    pass_target,
+    run_apps,
+    show_secrets_option,
+    shown_url,
+    shown_webhook,
+    target_options,
+)
+from tidings.errors import RecordNotFound
+from tidings.storage import AppStore
 
 
 @click.group("apps")
@@ -62,7 +36,7 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def apps(ctx: click.Context, data_dir: Path | None, database_url: str | None, config_file: Path | None) -> None:
     """Manage Channels apps (credentials, switches, limits)."""
-    ctx.obj = _Target(data_dir, database_url, config_file)
+    ctx.obj = Target(data_dir, database_url, config_file)
 
 
 def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,8 +62,8 @@ def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
 @apps.command("create")
 @click.option("--id", "app_id", help="Numeric app id (generated when missing)")
 @_switches
-@_pass_target
-def create(target: _Target, /, app_id: str | None, max_connections: int | None, **switches: Any) -> None:
+@pass_target
+def create(target: Target, /, app_id: str | None, max_connections: int | None, **switches: Any) -> None:
     """Create an app; unset credentials are generated."""
     fields = _app_fields(switches)
     if app_id is not None:
@@ -100,24 +74,25 @@ def create(target: _Target, /, app_id: str | None, max_connections: int | None, 
     async def act(store: AppStore) -> App:
         return await store.create(new_app(**fields))
 
-    app = _run(target, act)
+    app = run_apps(target, act)
     click.echo(f"created app {app.id}")
     # Shown once here, as `serve` does for the app it creates; later only `apps show` prints it.
-    _echo_pairs([("id", app.id), ("key", app.key), ("secret", app.secret), ("name", app.name)])
+    echo_pairs([("id", app.id), ("key", app.key), ("secret", app.secret), ("name", app.name)])
 
 
 @apps.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
-@_pass_target
-def list_apps(target: _Target, as_json: bool) -> None:
-    """List every app (secrets are not shown)."""
+@show_secrets_option
+@pass_target
+def list_apps(target: Target, as_json: bool, show_secrets: bool) -> None:
+    """List every app (secrets are not shown; webhook credentials only with --show-secrets)."""
 
     async def act(store: AppStore) -> list[App]:
         return await store.list()
 
-    found = _run(target, act)
+    found = run_apps(target, act)
     if as_json:
-        click.echo(json.dumps([app.model_dump(mode="json", exclude={"secret"}) for app in found], indent=2))
+        click.echo(json.dumps([app_json(app, show_secrets=show_secrets, secret=False) for app in found], indent=2))
         return
     rows = [("ID", "KEY", "NAME", "ENABLED", "CLIENT EVENTS", "USER AUTH")]
     rows += [(a.id, a.key, a.name, _yes(a.enabled), _yes(a.enable_client_events),
@@ -130,9 +105,10 @@ def list_apps(target: _Target, as_json: bool) -> None:
 @apps.command("show")
 @click.argument("app_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
-@_pass_target
-def show(target: _Target, app_id: str, as_json: bool) -> None:
-    """Show every field of an app, its secret and limits included."""
+@show_secrets_option
+@pass_target
+def show(target: Target, app_id: str, as_json: bool, show_secrets: bool) -> None:
+    """Show every field of an app, its secret and limits included (webhook credentials with --show-secrets)."""
 
     async def act(store: AppStore) -> App:
         app = await store.get(app_id)
@@ -140,11 +116,11 @@ def show(target: _Target, app_id: str, as_json: bool) -> None:
             raise RecordNotFound(f"no app with id {app_id}")
         return app
 
-    app = _run(target, act)
+    app = run_apps(target, act)
     if as_json:
-        click.echo(json.dumps(app.model_dump(mode="json"), indent=2))
+        click.echo(json.dumps(app_json(app, show_secrets=show_secrets, secret=True), indent=2))
         return
-    _echo_pairs([
+    echo_pairs([
         ("id", app.id),
         ("key", app.key),
         ("secret", app.secret),
@@ -157,16 +133,17 @@ def show(target: _Target, app_id: str, as_json: bool) -> None:
     ])
     click.echo("webhooks:" if app.webhooks else "webhooks: none")
     for hook in app.webhooks:
-        click.echo(f"  {hook.url}  events: {','.join(hook.event_types) or 'all'}")
+        url = hook.url if show_secrets else shown_url(hook.url)
+        click.echo(f"  {url}  events: {','.join(hook.event_types) or 'all'}")
     click.echo("limits:")
     limits = app.limits.model_dump().items()
-    _echo_pairs([(f"  {name}", "unlimited" if value is None else str(value)) for name, value in limits])
+    echo_pairs([(f"  {name}", "unlimited" if value is None else str(value)) for name, value in limits])
 
 
 @apps.command("enable")
 @click.argument("app_id")
-@_pass_target
-def enable(target: _Target, app_id: str) -> None:
+@pass_target
+def enable(target: Target, app_id: str) -> None:
     """Let clients and the HTTP API use the app again."""
     _update(target, app_id, {"enabled": True})
     click.echo(f"app {app_id} enabled")
@@ -174,8 +151,8 @@ def enable(target: _Target, app_id: str) -> None:
 
 @apps.command("disable")
 @click.argument("app_id")
-@_pass_target
-def disable(target: _Target, app_id: str) -> None:
+@pass_target
+def disable(target: Target, app_id: str) -> None:
     """Refuse new connections and API calls for the app."""
     _update(target, app_id, {"enabled": False})
     click.echo(f"app {app_id} disabled")
@@ -186,8 +163,8 @@ def disable(target: _Target, app_id: str) -> None:
 @_switches
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="Set one limit (repeatable); VALUE 'none' means unlimited where allowed")
-@_pass_target
-def update(target: _Target, /, app_id: str, max_connections: int | None, limits: tuple[str, ...],
+@pass_target
+def update(target: Target, /, app_id: str, max_connections: int | None, limits: tuple[str, ...],
            **switches: Any) -> None:
     """Change an app's credentials, switches or limits."""
     changes: dict[str, object] = dict(_app_fields(switches))
@@ -197,9 +174,16 @@ def update(target: _Target, /, app_id: str, max_connections: int | None, limits:
     if limit_changes:
         changes["limits"] = limit_changes
     if not changes:
-        raise _Fail("nothing to change: pass at least one option (see --help)")
+        raise Fail("nothing to change: pass at least one option (see --help)")
     _update(target, app_id, changes)
     click.echo(f"app {app_id} updated")
+
+
+def app_json(app: App, *, show_secrets: bool, secret: bool) -> dict[str, Any]:
+    """The app as JSON: its `secret` only if asked, its webhooks' credentials only with `show_secrets`."""
+    data: dict[str, Any] = app.model_dump(mode="json", exclude=None if secret else {"secret"})
+    data["webhooks"] = [shown_webhook(hook, show_secrets=show_secrets) for hook in app.webhooks]
+    return data
 
 
 def _app_fields(switches: dict[str, Any]) -> dict[str, Any]:
@@ -222,61 +206,21 @@ def _parse_limits(items: Iterable[str]) -> dict[str, object]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise _Fail(f"invalid --limit {item!r}: expected NAME=VALUE")
+            raise Fail(f"invalid --limit {item!r}: expected NAME=VALUE")
         if name not in AppLimits.model_fields:
             known = ", ".join(AppLimits.model_fields)
-            raise _Fail(f"unknown limit {name!r}; known limits: {known}")
+            raise Fail(f"unknown limit {name!r}; known limits: {known}")
         value = value.strip()
         # pydantic turns "10" into 10 and refuses "ten"; validation happens in AppStore.update.
         parsed[name] = None if value.lower() in ("none", "unlimited") else value
     return parsed
 
 
-def _update(target: _Target, app_id: str, changes: dict[str, object]) -> App:
+def _update(target: Target, app_id: str, changes: dict[str, object]) -> App:
     async def act(store: AppStore) -> App:
         return await store.update(app_id, **changes)
 
-    return _run(target, act)
-
-
-def _run(target: _Target, action: Callable[[AppStore], Awaitable[T]]) -> T:
-    """Open and migrate the configured database, run `action` on the apps, close; errors become one line."""
-    return run_storage(target, lambda storage: action(storage.apps))
-
-
-def run_storage(target: _Target, action: Callable[[Storage], Awaitable[T]]) -> T:
-    """Open and migrate the configured database, run `action`, close; errors become one line."""
-
-    async def main() -> T:
-        overrides = {"data_dir": target.data_dir, "database_url": target.database_url}
-        settings = load_settings(overrides, target.config_file)
-        storage = await open_storage(settings.resolved_database_url)
-        try:
-            await storage.migrate()
-            return await action(storage)
-        finally:
-            await storage.close()
-
-    try:
-        return asyncio.run(main())
-    except ValidationError as exc:
-        raise _Fail(_describe(exc)) from exc
-    except (TidingsError, ValueError) as exc:
-        raise _Fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "invalid value: " + "; ".join(problems)
-
-
-def _echo_pairs(pairs: list[tuple[str, str]]) -> None:
-    width = max(len(name) for name, _ in pairs)
-    for name, value in pairs:
-        click.echo(f"{name.ljust(width)}  {value}")
+    return run_apps(target, act)
 
 
 def _yes(flag: bool) -> str:

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from tidings.beams.models import Instance
 from tidings.beams_webhooks.settings import EVENT_TYPES, PROVIDERS_KEY, BeamsWebhook, parse_webhooks
-from tidings.cli.apps import _echo_pairs, _Fail, _pass_target, _Target, run_storage
+from tidings.cli.common import Fail, Target, echo_pairs, pass_target, run_storage, shown_url
 from tidings.cli.instances import instances
 from tidings.errors import RecordNotFound
 from tidings.providers.apns import settings as apns_settings
@@ -51,9 +51,9 @@ _VAPID_SCHEMES = ("mailto:", "https:")
 @click.option("--webhook-custom-data", metavar="JSON", help="A JSON object sent as `custom_data` in every webhook")
 @click.option("--clear", "clear", multiple=True, type=click.Choice(SECTIONS),
               help="Remove these settings first (repeatable)")
-@_pass_target
+@pass_target
 def configure(
-    target: _Target,
+    target: Target,
     instance_id: str,
     apns_key_file: Path | None,
     apns_key_id: str | None,
@@ -77,7 +77,7 @@ def configure(
         apns["private_key"] = _read_text(apns_key_file, "--apns-key-file")
     fcm = None if fcm_service_account is None else _read_service_account(fcm_service_account)
     if vapid_subject is not None and not vapid_subject.startswith(_VAPID_SCHEMES):
-        raise _Fail("--vapid-subject must be a mailto: or https: URL (push services refuse others)")
+        raise Fail("--vapid-subject must be a mailto: or https: URL (push services refuse others)")
     hook: dict[str, Any] = {}
     if webhook_secret is not None:
         hook["secret"] = webhook_secret
@@ -86,7 +86,7 @@ def configure(
     if webhook_custom_data is not None:
         hook["custom_data"] = _json_object(webhook_custom_data, "--webhook-custom-data")
     if not (apns or fcm or vapid_subject or webhook_url or hook or clear):
-        raise _Fail("nothing to configure: pass at least one option (see --help)")
+        raise Fail("nothing to configure: pass at least one option (see --help)")
 
     async def act(storage: Storage) -> Instance:
         current = await storage.instances.get(instance_id)
@@ -110,7 +110,7 @@ def configure(
                                          (PROVIDERS_KEY, webhook_url or hook)) if given]
     pairs = [(name, _describe(name, updated.providers[name])) for name in changed]
     pairs += [(name, "cleared") for name in clear if name not in changed]
-    _echo_pairs(pairs)
+    echo_pairs(pairs)
 
 
 # -- building each section (values are validated by the providers' own settings models) --------------------------
@@ -121,7 +121,7 @@ def _apns(current: object, given: dict[str, Any]) -> dict[str, Any]:
     try:
         parsed = apns_settings.parse_settings(merged)
     except apns_settings.ApnsSettingsError as exc:  # names fields, never values
-        raise _Fail(f"{exc} (options --apns-key-file, --apns-key-id, --apns-team-id are needed the first time)"
+        raise Fail(f"{exc} (options --apns-key-file, --apns-key-id, --apns-team-id are needed the first time)"
                     ) from None
     # What the model normalised (stripped ids, real newlines in the PEM) is what gets stored.
     return {k: _plain(v) for k, v in parsed.model_dump().items() if v is not None}
@@ -132,7 +132,7 @@ def _fcm(service_account: dict[str, Any]) -> dict[str, Any]:
     try:
         fcm_settings.parse_settings(stored)
     except fcm_settings.FcmSettingsError as exc:
-        raise _Fail(str(exc)) from None
+        raise Fail(str(exc)) from None
     # The file as Google made it, every field kept: the model ignores fields it does not need.
     return stored
 
@@ -147,16 +147,16 @@ def _webhooks(current: object, url: str | None, given: dict[str, Any]) -> list[d
     elif len(hooks) == 1:
         index = 0
     else:
-        raise _Fail("pass --webhook-url to say which webhook to change" if hooks
+        raise Fail("pass --webhook-url to say which webhook to change" if hooks
                     else "--webhook-url is needed to add a webhook")
     base = hooks[index].stored() if index is not None else {}
     if index is None and "secret" not in given:
-        raise _Fail("a new webhook needs --webhook-secret (receivers check Webhook-Signature with it)")
+        raise Fail("a new webhook needs --webhook-secret (receivers check Webhook-Signature with it)")
     merged = {**base, **given, **({"url": url} if url is not None else {})}
     try:
         (hook,) = parse_webhooks([merged])
     except ValueError as exc:
-        raise _Fail(str(exc)) from None
+        raise Fail(str(exc)) from None
     if index is None:
         hooks.append(hook)
     else:
@@ -176,7 +176,7 @@ def _read_text(path: Path, option: str) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         # Only the reason: a decode error's message could quote bytes of the key.
-        raise _Fail(f"{option}: cannot read {path} ({type(exc).__name__})") from None
+        raise Fail(f"{option}: cannot read {path} ({type(exc).__name__})") from None
 
 
 def _read_service_account(path: Path) -> dict[str, Any]:
@@ -184,9 +184,9 @@ def _read_service_account(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise _Fail(f"--fcm-service-account: {path} is not JSON (expected the service-account file)") from None
+        raise Fail(f"--fcm-service-account: {path} is not JSON (expected the service-account file)") from None
     if not isinstance(data, dict):
-        raise _Fail(f"--fcm-service-account: {path} must hold a JSON object")
+        raise Fail(f"--fcm-service-account: {path} must hold a JSON object")
     return data
 
 
@@ -194,9 +194,9 @@ def _json_object(text: str, option: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise _Fail(f"{option} must be a JSON object") from None
+        raise Fail(f"{option} must be a JSON object") from None
     if not isinstance(data, dict):
-        raise _Fail(f"{option} must be a JSON object")
+        raise Fail(f"{option} must be a JSON object")
     return data
 
 
@@ -223,4 +223,4 @@ def _describe(section: str, raw: Any) -> str:
 def _describe_hook(hook: BeamsWebhook) -> str:
     events = ",".join(hook.events) or "all events"
     custom = f" custom_data={len(hook.custom_data)} key(s)" if hook.custom_data else ""
-    return f"{hook.url} id={hook.id} events={events} secret=(set){custom}"
+    return f"{shown_url(hook.url)} id={hook.id} events={events} secret=(set){custom}"

@@ -14,8 +14,8 @@ import click
 
 from tidings.beams import ids, validation
 from tidings.beams.models import Publish, TargetKind
-from tidings.cli.apps import _echo_pairs, _Fail, _Target, run_storage, target_options
-from tidings.cli.instances import _get as get_instance
+from tidings.cli.common import Fail, Target, echo_pairs, run_storage, target_options
+from tidings.cli.instances import get_instance
 from tidings.delivery.status import publish_status
 from tidings.errors import BeamsError, RecordNotFound
 from tidings.storage import Storage
@@ -59,19 +59,19 @@ def publish(users: str | None, interests: str | None, title: str, text: str, pla
             config_file: Path | None) -> None:
     """Queue a notification for delivery and print its publishId."""
     if (users is None) == (interests is None):
-        raise _Fail("give exactly one of --users and --interests")
+        raise Fail("give exactly one of --users and --interests")
     kind: TargetKind = "users" if users is not None else "interests"
     platforms = _split(platform_list)
     unknown = sorted(set(platforms) - set(PLATFORMS))
     if unknown or not platforms:
-        raise _Fail(f"--platform takes a comma-separated list of {', '.join(PLATFORMS)}")
+        raise Fail(f"--platform takes a comma-separated list of {', '.join(PLATFORMS)}")
     extra = _data(data)
     request = notification_body(kind, _split(users if users is not None else interests), title, text, platforms,
                                 extra)
     try:
         parsed = validation.parse_publish(json.dumps(request).encode(), "application/json", kind)
     except BeamsError as exc:
-        raise _Fail(exc.description) from exc
+        raise Fail(exc.description) from exc
 
     async def act(storage: Storage) -> Publish:
         inst = await get_instance(storage, instance_id)
@@ -80,7 +80,7 @@ def publish(users: str | None, interests: str | None, title: str, text: str, pla
                     payload=parsed.payload)
         )
 
-    click.echo(run_storage(_Target(data_dir, database_url, config_file), act).id)
+    click.echo(run_storage(Target(data_dir, database_url, config_file), act).id)
 
 
 def _data(data: str | None) -> dict[str, Any]:
@@ -89,9 +89,9 @@ def _data(data: str | None) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except ValueError as exc:
-        raise _Fail(f"--data is not JSON: {exc}") from exc
+        raise Fail(f"--data is not JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise _Fail("--data must be a JSON object")
+        raise Fail("--data must be a JSON object")
     return value
 
 
@@ -116,12 +116,12 @@ def show(publish_id: str, instance_id: str | None, as_json: bool, data_dir: Path
             raise RecordNotFound(f"no publish {publish_id} in instance {inst.id}")
         return found
 
-    status = run_storage(_Target(data_dir, database_url, config_file), act)
+    status = run_storage(Target(data_dir, database_url, config_file), act)
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return
     devices, reports = status["devices"], status["reports"]
-    _echo_pairs([
+    echo_pairs([
         ("publish_id", status["publishId"]),
         ("status", status["status"]),
         (status["kind"], ", ".join(status["targets"])),

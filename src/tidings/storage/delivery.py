@@ -50,7 +50,7 @@ from tidings.storage.apps import Clock, utcnow
 from tidings.storage.beams import as_utc
 from tidings.storage.devices import target_page
 from tidings.storage.engine import for_writes, translate_errors
-from tidings.storage.publishes import _from_row as publish_from_row
+from tidings.storage.publishes import publish_from_row
 from tidings.storage.schema import beams_deliveries as deliveries_table
 from tidings.storage.schema import beams_devices as devices_table
 from tidings.storage.schema import beams_publishes as publishes_table

@@ -60,7 +60,7 @@ class PublishStore:
         with translate_errors("reading publish"):
             async with self._engine.connect() as conn:
                 row = (await conn.execute(query)).first()
-        return _from_row(row) if row is not None else None
+        return publish_from_row(row) if row is not None else None
 
     async def add_report(
         self,
@@ -126,7 +126,8 @@ class PublishStore:
         return {**dict.fromkeys(REPORT_EVENTS, 0), **{event: int(n) for event, n in rows}}
 
 
-def _from_row(row: Row[Any]) -> Publish:
+def publish_from_row(row: Row[Any]) -> Publish:
+    """A `beams_publishes` row as a Publish (the delivery store reads them too)."""
     m = row._mapping
     return Publish(
         id=m["id"],
