@@ -80,7 +80,7 @@ class World:
     def sender(self, post: Post, *, retry_delays: tuple[float, ...] = FAST_RETRIES, limits: Limits | None = None,
                **kwargs: Any) -> BeamsWebhooks:
         """The listener, and the outbox it feeds (self.outbox)."""
-        self.outbox = OutboxRunner(post, limits=limits, on_drop=self.dropped,
+        self.outbox = OutboxRunner(post, limits=limits or Limits(probe_every=0.01), on_drop=self.dropped,
                                    on_sent=lambda product, status: self.statuses.append(status))
         return BeamsWebhooks(
             self.get_instance, self.get_publish, self.get_device, self.user_devices, self.outbox,

@@ -35,7 +35,7 @@ class Sending:
 
     def __init__(self, app, post, *, limits=None, retry=FAST, **kw):
         self.drops = []
-        self.outbox = OutboxRunner(post, limits=limits, on_drop=self._dropped)
+        self.outbox = OutboxRunner(post, limits=limits or Limits(probe_every=0.01), on_drop=self._dropped)
         self.hooks = ChannelsWebhooks(lambda _id: app, self.outbox, hold=0.1, retry=retry, **kw)
 
     def _dropped(self, product, scope, target, reason, events):

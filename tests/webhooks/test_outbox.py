@@ -75,7 +75,7 @@ def test_a_finished_request_frees_its_slot() -> None:
 
 
 def test_a_failing_target_gets_one_probe_at_a_time_until_it_answers() -> None:
-    box = Box(in_flight=3)
+    box = Box(in_flight=3)  # probe_every: 1 s
     a = target()
     for i in range(6):
         box.put(a, f"r{i}")
@@ -84,10 +84,12 @@ def test_a_failing_target_gets_one_probe_at_a_time_until_it_answers() -> None:
     box.outbox.finished(r1, 0, 1.0)
     assert box.ready(1.0) == []  # failing: one at a time, and r2 is still out
     box.outbox.finished(r2, 503, 1.0)
-    assert box.ready(1.0) == ["r3"]  # the probe
+    assert box.ready(1.5) == []  # and not before a second has passed
+    assert box.outbox.next_due() == 2.0
+    assert box.ready(2.0) == ["r3"]  # the probe
     (probe,) = box.last
-    box.outbox.finished(probe, 200, 2.0)
-    assert box.ready(2.0) == ["r4", "r5"]  # answered: all slots again
+    box.outbox.finished(probe, 200, 2.1)
+    assert box.ready(2.1) == ["r4", "r5"]  # answered: all slots again
 
 
 def test_retries_wait_without_a_slot_and_go_before_new_requests() -> None:
@@ -97,8 +99,8 @@ def test_retries_wait_without_a_slot_and_go_before_new_requests() -> None:
     (old,) = box.started()
     box.outbox.finished(old, 500, 0.0)  # retry due at 10 s
     box.put(a, "new")
-    assert box.outbox.next_due() == 10.0
-    assert box.ready(5.0) == ["new"]  # the retry is not due: the slot (a probe) goes to the new one
+    assert box.outbox.next_due() == 1.0  # the target's pause ends; the retry is due at 10 s
+    assert box.ready(5.0) == ["new"]  # the retry is not due: the probe is the new one
     (new,) = box.last
     box.outbox.finished(new, 500, 6.0)
     assert box.ready(10.0) == ["old"]  # due first, before "new" (due at 16 s)
@@ -142,7 +144,7 @@ def test_requests_waiting_for_a_retry_are_dropped_before_untried_ones() -> None:
     box.put(a, "fresh")
     box.put(a, "newest")
     assert box.drops == [("a", "hooks.example", "target full")]
-    assert box.outbox.next_due() is None  # the dropped retry's timer is gone
+    assert box.outbox.next_due() == 1.0  # the target's pause; the dropped retry's timer (10 s) is gone
     assert box.ready(100.0) == ["fresh"]
 
 

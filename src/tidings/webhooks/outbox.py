@@ -8,8 +8,9 @@ Targets. A target is one webhook URL of one app or instance (`Target.key`: produ
 queue, its own in-flight limit and its requests' own retry schedules, so a dead or slow endpoint only delays its
 own events:
 
-- at most `Limits.in_flight` requests of a target are being sent at once; after a request to it failed, only one
-  (a probe) until one succeeds again: a dead endpoint holds one connection, not `in_flight` of them;
+- at most `Limits.in_flight` (32) requests of a target are being sent at once; after a request to it failed, one
+  at a time and at most one every `Limits.probe_every` (1 s) until one succeeds: a dead endpoint holds one
+  connection, not 32, and one that fails at once is not hammered;
 - a failed request waits for its retry without holding a slot;
 - requests due for a retry go before new ones.
 
@@ -77,6 +78,16 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    in_flight: int = 32  # requests per target being sent at once; 1 while it is failing
+    probe_every: float = 1.0  # seconds, while a target is failing: one request (a probe) at most this often
+    target_events: int = 10_000
+    target_bytes: int = 8 << 20
+    total_events: int = 100_000
+    total_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One webhook URL of one app (Channels) or instance (Beams), with how its requests are sent."""
 
@@ -126,7 +137,7 @@ OnDrop = Callable[[str, str, str, str, int], None]
 
 
 class Sink(Protocol):
-    """What a product's webhook listener hands its requests to (the runner; a list in tests)."""
+    """What a product's webhook listener hands its requests to: the runner (runner.py), or a fake in tests."""
 
     def put(self, target: Target, body: bytes, headers: Mapping[str, str], events: int = 1) -> None: ...
 
@@ -135,7 +146,8 @@ class Sink(Protocol):
 
 
 class _Queue:
-    __slots__ = ("due", "events", "failing", "fresh", "in_flight", "label", "retrying", "size", "target")
+    __slots__ = ("due", "events", "failing", "fresh", "in_flight", "label", "paused_until", "retrying", "size",
+                 "target")
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -145,6 +157,7 @@ class _Queue:
         self.retrying: dict[Request, None] = {}  # waiting for their retry, in the order they failed
         self.in_flight = 0
         self.failing = False
+        self.paused_until = 0.0  # while failing: no new try before this
         self.events = 0
         self.size = 0
 
@@ -174,15 +187,6 @@ class _Queue:
             self.fresh.popleft()
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    in_flight: int = 32  # per target; 1 while it is failing
-    target_events: int = 10_000
-    target_bytes: int = 8 << 20
-    total_events: int = 100_000
-    total_bytes: int = 64 << 20
-
-
 class Outbox:
     def __init__(
         self, limits: Limits | None = None, *, on_drop: OnDrop | None = None, rand: Callable[[], float] = random.random
@@ -192,7 +196,8 @@ class Outbox:
         self._rand = rand
         self._queues: dict[tuple[str, str, str], _Queue] = {}
         self._runnable: dict[tuple[str, str, str], None] = {}  # queues with work and a free slot, fair in order
-        self._timers: list[tuple[float, int, Request]] = []  # (due, tie-break, request); stale entries skipped
+        # (when, tie-break, target key, request due then, or None: the target's pause ends); stale ones skipped
+        self._timers: list[tuple[float, int, tuple[str, str, str], Request | None]] = []
         self._seq = itertools.count()
         self.events = 0
         self.bytes = 0
@@ -228,19 +233,22 @@ class Outbox:
     def ready(self, now: float) -> list[Request]:
         """The requests to start sending now; each is in flight until `finished` is called for it."""
         while self._timers and self._timers[0][0] <= now:
-            _, _, request = heapq.heappop(self._timers)
-            queue = self._queues.get(request.target.key)
-            if queue is not None and request in queue.retrying:
+            _, _, key, request = heapq.heappop(self._timers)
+            queue = self._queues.get(key)
+            if queue is None:
+                continue
+            if request is not None:
+                if request not in queue.retrying:
+                    continue  # dropped meanwhile
                 del queue.retrying[request]
                 queue.due.append(request)
-                if queue.in_flight < queue.limit(self.limits):
-                    self._runnable[request.target.key] = None
+            self._runnable[key] = None
         started: list[Request] = []
         for key in list(self._runnable):
             del self._runnable[key]
             queue = self._queues.get(key)
-            if queue is None:
-                continue
+            if queue is None or queue.paused_until > now:
+                continue  # paused: its timer makes it runnable again
             while queue.in_flight < queue.limit(self.limits) and queue.has_work():
                 request = queue.due.popleft() if queue.due else queue.fresh.popleft()
                 request.target = queue.target
@@ -260,6 +268,8 @@ class Outbox:
             self._count(queue, request, -1)
         else:
             queue.failing = True
+            queue.paused_until = now + self.limits.probe_every
+            heapq.heappush(self._timers, (queue.paused_until, next(self._seq), request.target.key, None))
             request.failures += 1
             assert request.first_try is not None
             delay = queue.target.retry.after(request.failures, now - request.first_try, self._rand())
@@ -270,20 +280,21 @@ class Outbox:
             else:
                 verdict = Verdict.RETRY
                 queue.retrying[request] = None
-                heapq.heappush(self._timers, (now + delay, next(self._seq), request))
+                heapq.heappush(self._timers, (now + delay, next(self._seq), request.target.key, request))
         if queue.has_work() and queue.in_flight < queue.limit(self.limits):
             self._runnable[request.target.key] = None
         self._forget_if_empty(queue)
         return verdict
 
     def next_due(self) -> float | None:
-        """When the next retry is due (for the driver's sleep), None when none is waiting."""
+        """When `ready` may have something new without anything put or finished meanwhile (a retry due, a pause
+        ended): for the driver's sleep. None: nothing is waiting for time."""
         while self._timers:
-            request = self._timers[0][2]
-            queue = self._queues.get(request.target.key)
-            if queue is not None and request in queue.retrying:
-                return self._timers[0][0]
-            heapq.heappop(self._timers)  # dropped meanwhile
+            when, _, key, request = self._timers[0]
+            queue = self._queues.get(key)
+            if queue is not None and (request is None or request in queue.retrying):
+                return when
+            heapq.heappop(self._timers)  # dropped or forgotten meanwhile
         return None
 
     # -- bookkeeping ---------------------------------------------------------------------------------------

@@ -92,10 +92,10 @@ class OutboxRunner:
                     task = loop.create_task(self._send(request))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                due = self.outbox.next_due()
-                timeout = None if due is None else max(due - loop.time(), 0.0)
+                # asyncio.timeout_at, not wait_for: wait_for (3.11) may swallow a cancel that comes as it wakes.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout_at(self.outbox.next_due()):  # None: until woken
+                        await self._wake.wait()
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -104,9 +104,8 @@ class OutboxRunner:
         target = request.target
         status = 0
         with contextlib.suppress(Exception):  # refused, reset, timed out: all "no answer" (status 0)
-            status = await asyncio.wait_for(
-                self._post(target.url, request.body, request.headers, target.timeout), target.timeout
-            )
+            async with asyncio.timeout(target.timeout):
+                status = await self._post(target.url, request.body, request.headers, target.timeout)
         self._on_sent(target.product, status)
         verdict = self.outbox.finished(request, status, asyncio.get_running_loop().time())
         if verdict is Verdict.GAVE_UP and self._may_log("gave up", target.product, target.scope, target.url):
