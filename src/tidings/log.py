@@ -1,10 +1,11 @@
 """Logging: stdlib loggers rendered by structlog, readable on a console or as JSON lines.
 
 Ids travel as fields, not inside messages: the boundaries that know them (the HTTP middleware, a WebSocket
-connection's callbacks, the hub's actions, a delivery worker's publish) wrap their work in `bound(...)`, and
-every line logged inside, by any module with a plain `logging.getLogger`, carries them (`app_id`,
-`socket_id`, `user_id`, `instance_id`, `publish_id`). Tasks created inside inherit them (asyncio copies the
-context). Never bind or log a secret, a push token or a payload.
+connection's callbacks, a delivery worker's publish, the Beams webhook listener's event) wrap their work in
+`bound(...)`, and every line logged inside, by any module with a plain `logging.getLogger`, carries them
+(`app_id`, `socket_id`, `user_id`, `instance_id`, `publish_id`). Tasks created inside inherit them (asyncio
+copies the context): the hub's actions for a connection run in tasks its callbacks start. Never bind or log a
+secret, a push token or a payload.
 """
 
 from __future__ import annotations
