@@ -73,6 +73,7 @@ def test_where_a_secret_came_from(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert instance_secret_source(load_settings(config_file=config)) == "TIDINGS_DEFAULT_INSTANCE_SECRET"
 
 
+@pytest.mark.slow  # a subprocess server: what `tidings serve` itself prints
 def test_serve_does_not_print_secrets_supplied_through_the_environment(tmp_path: Path) -> None:
     instance_secret = "instance-secret-from-env"
     server = start_server(tmp_path, env={
