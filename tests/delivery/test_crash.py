@@ -1,8 +1,8 @@
 """A real `tidings worker` killed mid-publish loses nothing: the next one finishes the job.
 
 The honest setup: real worker processes, the real Web Push provider (encryption, VAPID), and the Web Push
-emulator playing the browsers' push service, slowed down so that a publish to 3000 devices takes a
-few seconds and the kill lands mid-publish. Every device must get the notification at least once, and
+emulator playing the browsers' push service, slowed down so that a publish to 1200 devices takes a
+second or more and the kill lands mid-publish. Every device must get the notification at least once, and
 a crash may resend at most what the worker held: its claimed, unrecorded rows (`delivery_concurrency` plus one
 batch at most).
 """
@@ -31,7 +31,10 @@ from tidings.delivery import DeliveryConfig
 from tidings.storage import Storage, open_storage
 from tidings.storage.schema import beams_deliveries
 
-DEVICES = 3000
+pytestmark = pytest.mark.slow  # worker processes, killed and stopped with signals
+
+DEVICES = 1200
+STARTED = 300  # deliveries made before the first worker is killed or stopped: mid-publish
 CONCURRENCY = 20  # per worker
 HELD = CONCURRENCY + DeliveryConfig().batch_size  # the most rows one worker holds unrecorded
 
@@ -83,12 +86,12 @@ async def prepare(storage: Storage, push: SlowPushService) -> str:
     return instance.id
 
 
-def start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(database_url: str, log: Path, lease: float = 30) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(
         TIDINGS_DATABASE_URL=database_url,
         TIDINGS_DELIVERY_CONCURRENCY=str(CONCURRENCY),
-        TIDINGS_DELIVERY_LEASE="2",  # the next worker takes over 2 s after the kill
+        TIDINGS_DELIVERY_LEASE=str(lease),
         TIDINGS_LOG_LEVEL="warning",  # info logs every gateway request (httpx)
         TIDINGS_PUSH_ALLOW_PRIVATE_NETWORKS="true",  # the push service is on 127.0.0.1
     )
@@ -125,9 +128,9 @@ async def test_a_worker_killed_mid_publish_loses_nothing(
     instance_id = await prepare(storage, push)
     log = tmp_path / "workers.log"
 
-    first = start_worker(database_url, log)
+    first = start_worker(database_url, log, lease=2)  # the next worker takes over 2 s after the kill
     try:
-        await wait_until(lambda: len(push.received) >= 800, 60, "the first deliveries", log)
+        await wait_until(lambda: len(push.received) >= STARTED, 60, "the first deliveries", log)
         first.send_signal(signal.SIGKILL)
         await exit_code(first)
     finally:
@@ -135,7 +138,7 @@ async def test_a_worker_killed_mid_publish_loses_nothing(
     at_kill = len(push.received)
     assert at_kill < DEVICES, "the worker finished before it was killed: slow the push service down"
 
-    second = start_worker(database_url, log)
+    second = start_worker(database_url, log)  # its own claims: the default lease, none runs out under load
     try:
         async def done() -> bool:
             status = await storage.delivery.status(instance_id, "pubid-crash")
@@ -166,9 +169,11 @@ async def test_a_worker_stopped_with_sigterm_hands_over_without_duplicates(
     instance_id = await prepare(storage, push)
     log = tmp_path / "workers.log"
 
+    # The default lease (30 s): a clean stop gives its rows back at once, and no lease can run out under a worker
+    # that a loaded machine slowed down (it would then claim rows it still sends, and send them twice).
     first = start_worker(database_url, log)
     try:
-        await wait_until(lambda: len(push.received) >= 500, 60, "the first deliveries", log)
+        await wait_until(lambda: len(push.received) >= STARTED, 60, "the first deliveries", log)
         first.send_signal(signal.SIGTERM)
         assert await exit_code(first) == 0
     finally:
@@ -188,6 +193,9 @@ async def test_a_worker_stopped_with_sigterm_hands_over_without_duplicates(
         assert await exit_code(second) == 0
 
     counts = delivered(push)
-    assert len(counts) == DEVICES and set(counts.values()) == {1}  # a clean stop resends nothing
+    twice = sorted(n for n, c in counts.items() if c > 1)
+    # A clean stop resends nothing.
+    assert len(counts) == DEVICES and not twice, (
+        f"{len(counts)} devices reached, {len(twice)} twice\n{log.read_text(errors='replace')[-4000:]}")
     status = await storage.delivery.status(instance_id, "pubid-crash")
     assert status is not None and status.state == "done" and status.devices["sent"] == DEVICES
