@@ -12,7 +12,7 @@ from tidings.adapters.base import Member
 APP = "app1"
 
 
-async def until(predicate: object, what: str, timeout: float = 5.0) -> None:
+async def until(predicate: object, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
         if time.monotonic() > deadline:
@@ -78,8 +78,9 @@ async def test_dead_node_is_cleaned_up_by_one_survivor(make_node: MakeNode) -> N
     for task in dying._tasks:
         task.cancel()
     started = time.monotonic()
-    await until(lambda: a.cleaned or b.cleaned, "a survivor cleaned the dead node", 5.0)
-    assert time.monotonic() - started < 1.0 + 0.2 * 3
+    await until(lambda: a.cleaned or b.cleaned, "a survivor cleaned the dead node")
+    # dead_after plus a few heartbeats, and slack for a loaded machine: far from the 10 s default dead_after.
+    assert time.monotonic() - started < 1.0 + 0.2 * 3 + 3.0
     assert len(a.cleaned) + len(b.cleaned) == 1  # one survivor only (SET NX lock)
     cleaner, other = (got_a, got_b) if a.cleaned else (got_b, got_a)
     await until(lambda: len(other) >= 4, "the other survivor heard of it")

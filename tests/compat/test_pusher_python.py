@@ -50,7 +50,7 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def eventually(check: Callable[[], Any], timeout: float = 3) -> Any:
+def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
     """Retry `check` (which asserts) until it passes: unsubscribe and close have no acknowledgement."""
     deadline = time.monotonic() + timeout
     while True:

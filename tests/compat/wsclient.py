@@ -14,7 +14,7 @@ from tests.support.server import RunningServer
 
 
 class WsClient:
-    def __init__(self, server: RunningServer, timeout: float = 5) -> None:
+    def __init__(self, server: RunningServer, timeout: float = 30) -> None:
         self.timeout = timeout
         # Entering the context is how websockets >= 17.1 wants a direct connection (close() ends it).
         self.ws: ClientConnection = connect(server.ws_url(), open_timeout=timeout, close_timeout=2).__enter__()

@@ -240,11 +240,12 @@ async def test_signin_timeout_when_user_authentication_is_required(make_server: 
 
     started = asyncio.get_running_loop().time()
     for client in (idle, public):
-        error = await client.expect_error(4009, timeout=4)
+        error = await client.expect_error(4009)
         await client.expect_close(4009)
         assert "timeout" in str(error["message"]).lower(), error
     waited = asyncio.get_running_loop().time() - started
-    assert waited < 3.5, waited
+    # The 1 s deadline, not the 30 s default; what a loaded machine adds on top does not matter.
+    assert waited < 15, waited
     await asyncio.sleep(max(0.0, 2.2 - waited))  # well past the deadline
     for client in (signed, private):
         await assert_alive(client)

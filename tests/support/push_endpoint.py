@@ -156,7 +156,7 @@ class PushService(HttpService):
         with self._cond:
             return [m for m in self.messages if m.subscription_id == subscription.id]
 
-    def wait_for(self, subscription: Subscription, count: int = 1, timeout: float = 5) -> PushMessage:
+    def wait_for(self, subscription: Subscription, count: int = 1, timeout: float = 30) -> PushMessage:
         """Block until `count` messages reached this subscription; return the last. Fails after `timeout`."""
         deadline = time.monotonic() + timeout
         with self._cond:

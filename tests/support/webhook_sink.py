@@ -113,7 +113,7 @@ class WebhookSink(HttpService):
                     out.append((d, e))
         return out
 
-    def wait_for(self, predicate: Callable[[WebhookSink], bool], what: str, timeout: float = 8) -> None:
+    def wait_for(self, predicate: Callable[[WebhookSink], bool], what: str, timeout: float = 30) -> None:
         """Block until predicate(self) holds; AssertionError with everything received after `timeout`."""
         deadline = time.monotonic() + timeout
         with self._cond:  # an RLock: the predicate may read the sink while we hold it
@@ -123,7 +123,7 @@ class WebhookSink(HttpService):
                     raise AssertionError(f"webhook sink: no {what} within {timeout}s; got:\n{self.describe()}")
                 self._cond.wait(min(left, 0.1))
 
-    def wait_event(self, name: str, channel: str, timeout: float = 8, count: int = 1) -> list[dict[str, Any]]:
+    def wait_event(self, name: str, channel: str, timeout: float = 30, count: int = 1) -> list[dict[str, Any]]:
         """Wait for `count` events of this name on this channel; returns all of them so far."""
         self.wait_for(lambda s: len(s.events(name=name, channel=channel)) >= count,
                       f"{count} x {name} on {channel}", timeout)

@@ -313,7 +313,7 @@ class ApnsEmulator:
         with self._cond:
             return {r.client for r in self.requests if r.http_version == "2"}
 
-    def wait_for(self, count: int, timeout: float = 5, status: int | None = 200) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 30, status: int | None = 200) -> list[Received]:
         """Block until `count` requests (with this status; None: any) arrived; for tests driving a server."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -326,7 +326,7 @@ class ApnsEmulator:
                     raise AssertionError(f"APNs emulator: {len(got)} request(s) within {timeout}s, expected {count}")
                 self._cond.wait(remaining)
 
-    async def wait_for_async(self, count: int, timeout: float = 5, status: int | None = 200) -> list[Received]:
+    async def wait_for_async(self, count: int, timeout: float = 30, status: int | None = 200) -> list[Received]:
         return await asyncio.to_thread(self.wait_for, count, timeout, status)
 
     # -- the gateway ---------------------------------------------------------------------------------------

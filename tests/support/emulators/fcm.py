@@ -374,7 +374,7 @@ class FcmEmulator:
     def tokens_issued(self) -> int:
         return sum(1 for r in self.token_requests if r.status == 200)
 
-    def wait_for(self, count: int = 1, *, timeout: float = 5.0) -> list[ReceivedMessage]:
+    def wait_for(self, count: int = 1, *, timeout: float = 30.0) -> list[ReceivedMessage]:
         """Block until `count` send requests arrived. Not from the emulator's own loop."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -385,7 +385,7 @@ class FcmEmulator:
                 self._cond.wait(remaining)
             return list(self._received)
 
-    async def wait_for_async(self, count: int = 1, *, timeout: float = 5.0) -> list[ReceivedMessage]:
+    async def wait_for_async(self, count: int = 1, *, timeout: float = 30.0) -> list[ReceivedMessage]:
         return await asyncio.to_thread(self.wait_for, count, timeout=timeout)
 
     # --------------------------------------------------------------------------------------- token endpoint

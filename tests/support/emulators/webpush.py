@@ -222,7 +222,7 @@ class WebPushEmulator:
             return list(self._received)
 
     def wait_for(
-        self, count: int = 1, *, subscription: EmulatedSubscription | None = None, timeout: float = 5.0
+        self, count: int = 1, *, subscription: EmulatedSubscription | None = None, timeout: float = 30.0
     ) -> list[ReceivedPush]:
         """Block until `count` requests (for `subscription`, if given) arrived. Not from the emulator's own loop."""
         deadline = time.monotonic() + timeout
@@ -237,7 +237,7 @@ class WebPushEmulator:
                 self._cond.wait(remaining)
 
     async def wait_for_async(
-        self, count: int = 1, *, subscription: EmulatedSubscription | None = None, timeout: float = 5.0
+        self, count: int = 1, *, subscription: EmulatedSubscription | None = None, timeout: float = 30.0
     ) -> list[ReceivedPush]:
         return await asyncio.to_thread(self.wait_for, count, subscription=subscription, timeout=timeout)
 
