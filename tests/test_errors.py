@@ -50,7 +50,7 @@ def drawn_tree() -> dict[str, tuple[str, frozenset[str]]]:
 
 
 def test_every_exception_of_the_package_is_a_tidings_error() -> None:
-    # click.ClickException is the CLI's boundary type: click prints it and exits 1 (cli/apps.py `_Fail`).
+    # click.ClickException is the CLI's boundary type: click prints it and exits 1 (cli/common.py `Fail`).
     outside = [
         cls for cls in package_exceptions() if not issubclass(cls, TidingsError | click.ClickException)
     ]

@@ -37,7 +37,7 @@ that catch it). tests/test_errors.py checks this drawing against the code.
             ├── RequestTimeout               the total deadline passed
             └── _NotUsable                   internal: a connection that takes no new streams
 
-Outside the root on purpose: cli/apps.py `_Fail` is a click.ClickException, the CLI's boundary type (click
+Outside the root on purpose: cli/common.py `Fail` is a click.ClickException, the CLI's boundary type (click
 prints it and exits 1); the CLI translates TidingsError into it.
 
 The web layer maps ApiError, RecordNotFound and the two *Unavailable to responses in one place

@@ -23,7 +23,8 @@ def tick(hub: Hub, now: float) -> None:
         try:
             conn.tick(now)
         except Exception as exc:  # one connection's failure must not stop the others' clocks
-            log.error("tick of a connection failed: %s: %s", type(exc).__name__, exc)
+            log.error("tick of a connection failed: %s: %s", type(exc).__name__, exc,
+                      extra={"app_id": conn.app_id, "socket_id": conn.socket_id})
 
 
 async def refresh_apps(hub: Hub, registry: AppRegistry) -> None:
@@ -33,7 +34,7 @@ async def refresh_apps(hub: Hub, registry: AppRegistry) -> None:
         try:
             app = await registry.by_id(app_id)
         except Exception as exc:  # storage down and nothing cached: keep what the connections have
-            log.warning("app %s not re-read: %s: %s", app_id, type(exc).__name__, exc)
+            log.warning("app not re-read: %s: %s", type(exc).__name__, exc, extra={"app_id": app_id})
             continue
         conns = list(st.connections.values())
         if app is None:
