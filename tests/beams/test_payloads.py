@@ -1,4 +1,4 @@
-"""What devices receive (reference section 6): the SDKs find their `pusher` metadata where they look for it."""
+"""What devices receive (docs/protocol/beams.md §6): the SDKs find their `pusher` metadata where they look for it."""
 
 from __future__ import annotations
 

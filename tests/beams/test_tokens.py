@@ -1,4 +1,4 @@
-"""Beams Tokens (reference section 3): what PUT .../user accepts, and the status of every refusal."""
+"""Beams Tokens (docs/protocol/beams.md §3): what PUT .../user accepts, and the status of every refusal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identifiers Beams hands out: instance ids, secret keys, device ids and publish ids (reference sections 2, 4).
+"""Identifiers Beams hands out: instance ids, secret keys, device ids and publish ids (docs/protocol/beams.md §2, §4).
 
 Formats copy the real service so SDK tests and logs look familiar: instance ids are bare UUIDs, secret keys
 64 uppercase hex characters, device ids `<platform>-<uuid>`, publish ids `pubid-<uuid>`.

@@ -1,4 +1,4 @@
-"""What each device receives for a publish (reference section 6). Pure: dicts in, dicts out.
+"""What each device receives for a publish (docs/protocol/beams.md §6.2). Pure: dicts in, dicts out.
 
 Every payload carries `pusher` metadata ({instanceId, publishId, ...}) under `data`: the client SDKs use
 it to recognise a Beams push and to report delivery and open events for that publish. Inputs are the

@@ -1,4 +1,4 @@
-"""Beams Tokens: the HS256 JWTs a customer's server gives a device to prove its user id (reference section 3).
+"""Beams Tokens: the HS256 JWTs a customer's server gives a device to prove its user id (docs/protocol/beams.md §3).
 
 Claims are `sub` (user id), `exp` and `iss` (`https://{instance}.pushnotifications.pusher.com`); the key
 is the instance secret key's UTF-8 bytes. Every official server SDK makes them; `PUT .../user` checks them.

@@ -1,4 +1,4 @@
-"""VAPID key pairs (RFC 8292) for Web Push: one P-256 key per instance (reference section 5).
+"""VAPID key pairs (RFC 8292) for Web Push: one P-256 key per instance (docs/protocol/beams.md §5).
 
 The private key is stored as PKCS#8 PEM; browsers get the public key as the unpadded base64url of the
 65-byte uncompressed point, which is what `pushManager.subscribe({applicationServerKey})` takes.

@@ -1,4 +1,4 @@
-"""The bytes and headers of one Beams webhook request (docs/beams/concepts/webhooks.md, reference/webhooks.md).
+"""The bytes and headers of one Beams webhook request (docs/protocol/beams.md §6.4).
 
 Pure functions: no clock, no randomness, no I/O. The sender passes the time and ids in.
 

@@ -1,4 +1,4 @@
-"""Validation of Channels HTTP API request bodies and query parameters (reference sections 4.2 and 5).
+"""Validation of Channels HTTP API request bodies and query parameters (docs/protocol/channels.md §4.2, §5).
 
 Everything here turns untrusted input into plain values or raises an ApiError subclass; nothing else
 escapes, so the web layer maps errors to responses in one place.

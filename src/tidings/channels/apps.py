@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class AppLimits(BaseModel):
-    """Per-app limits. Defaults are Pusher's documented ones (see reference/channels-protocol.md section 5)."""
+    """Per-app limits: Pusher's documented values where it documents one (docs/protocol/channels.md §5), every
+    one with its refusal in docs/apps.md."""
 
     model_config = ConfigDict(extra="forbid")
 

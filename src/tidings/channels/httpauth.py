@@ -1,4 +1,4 @@
-"""Signing and verifying Channels HTTP API requests (reference section 4.1).
+"""Signing and verifying Channels HTTP API requests (docs/protocol/channels.md §4.1).
 
 The signature is hex HMAC-SHA256 over `METHOD\\nPATH\\nQUERY`, QUERY being every parameter but
 `auth_signature`, keys lowercased, sorted, joined as `k=v&...` with values *not* URL-escaped.

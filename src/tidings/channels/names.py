@@ -1,6 +1,6 @@
 """Channel, event and socket-id names: what kind a channel is and whether a name is acceptable.
 
-The kind comes from the name's prefix only (reference section 2.4). Validation follows the SDKs
+The kind comes from the name's prefix only (docs/protocol/channels.md §2.4). Validation follows the SDKs
 (pusher-http-python `validate_channel`): `[-a-zA-Z0-9_=@,.;]`, at most 200 characters by default,
 `#` reserved except for the `#server-to-user-{id}` channels of user authentication.
 """

@@ -1,4 +1,4 @@
-"""Channel authorization and user signin signatures (reference section 3).
+"""Channel authorization and user signin signatures (docs/protocol/channels.md §3).
 
 A token is `"<app_key>:<hex HMAC-SHA256 of the string to sign>"`. Strings to sign are built from the
 strings the client actually sent: never re-serialise `channel_data` or `user_data`, or a token made

@@ -1,4 +1,4 @@
-"""`pusher:signin`: verify the user token and read `user_data` (reference sections 2.6 and 3).
+"""`pusher:signin`: verify the user token and read `user_data` (docs/protocol/channels.md §2.6, §3).
 
 The signature is over `socket_id::user::user_data` exactly as received; only then is user_data parsed.
 Every failure is a 4009 (the connection is closed); an over-long watchlist is cut to 100 with a 4302 warning.
@@ -18,7 +18,7 @@ from tidings.errors import ProtocolError
 
 MAX_WATCHLIST = 100
 # An id must make a valid `#server-to-user-{id}` channel name, or pusher-js could never subscribe to it.
-# Not Pusher's 128: that cap is documented for presence only (reference section 3), and presence enforces it.
+# Not Pusher's 128: that cap is documented for presence only (docs/protocol/channels.md §3), and presence enforces it.
 MAX_USER_ID = 200 - len(names.USER_CHANNEL_PREFIX)
 
 

@@ -16,8 +16,8 @@ from tidings.channels import names, signatures
 from tidings.channels.apps import App
 from tidings.errors import ProtocolError, SubscriptionError
 
-# Pusher's presence limit (reference section 5). Sign-in ids may be longer (reference section 3), so an id
-# from the signed-in user is checked here too.
+# Pusher's presence limit (docs/protocol/channels.md §5). Sign-in ids may be longer (§3), so an id from the
+# signed-in user is checked here too.
 MAX_PRESENCE_USER_ID = 128
 
 

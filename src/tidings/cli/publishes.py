@@ -34,7 +34,7 @@ def notification_body(
     request: dict[str, Any] = {kind: targets}
     notification = {"title": title, "body": body}
     for platform in platforms:
-        # Each platform's own shape (reference section 6): APNs nests the alert in `aps`.
+        # Each platform's own shape (docs/protocol/beams.md §6.1): APNs nests the alert in `aps`.
         section: dict[str, Any] = (
             {"aps": {"alert": notification}} if platform == "apns" else {"notification": notification}
         )

@@ -1,4 +1,4 @@
-"""The device API's bodies (reference section 4): registration, metadata, a new FCM token.
+"""The device API's bodies (docs/protocol/beams.md §4): registration, metadata, a new FCM token.
 
 The token rules themselves are the providers' (tests/providers/*/test_device_token.py, test_subscription.py);
 here, that registration applies them and answers their refusal with 400 InvalidToken.

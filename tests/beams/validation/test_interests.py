@@ -1,4 +1,4 @@
-"""A device's interest set and the pages of its listing (reference section 4)."""
+"""A device's interest set and the pages of its listing (docs/protocol/beams.md §4)."""
 
 from __future__ import annotations
 

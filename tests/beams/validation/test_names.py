@@ -1,4 +1,4 @@
-"""Interest names and user ids (reference sections 2 and 4), whichever API takes them."""
+"""Interest names and user ids (docs/protocol/beams.md §2, §4), whichever API takes them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Publish requests (reference sections 2 and 7): what is accepted, and the status of every refusal."""
+"""Publish requests (docs/protocol/beams.md §2, §7): what is accepted, and the status of every refusal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reporting API's events (reference section 6)."""
+"""The reporting API's events (docs/protocol/beams.md §6)."""
 
 from __future__ import annotations
 
