@@ -14,8 +14,6 @@ its progress from a shared counter.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from typing import Any, cast
 
 import orjson
 
-from bench.fanout.common import CHANNEL, ws_client_frame
+from bench.fanout.common import CHANNEL, upgrade_request, ws_client_frame
 
 TICK = b'"tick"'
 
@@ -68,14 +66,7 @@ class Subscriber(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
-        wskey = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write(
-            (
-                f"GET /app/{self.key}?protocol=7&client=js&version=8.6.0 HTTP/1.1\r\n"
-                f"Host: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {wskey}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        self.transport.write(upgrade_request(self.host, f"/app/{self.key}?protocol=7&client=js&version=8.6.0"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.closed += 1

@@ -138,3 +138,26 @@ def event_from_trigger_body(body: bytes) -> tuple[list[str], bytes]:
     req = json.loads(body)
     channels = req.get("channels") or [req["channel"]]
     return channels, channel_event(req["name"], channels[0], req["data"])
+
+
+def upgrade_request(host: str, path: str) -> bytes:
+    """A WebSocket upgrade request (a fresh random key), as every bench client sends it."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def frame_header(buf: bytes) -> tuple[int, int, int]:
+    """A client frame's (opcode, payload length, offset of the 4-byte mask) from at least 6 bytes of it."""
+    op = buf[0] & 0x0F
+    n = buf[1] & 0x7F
+    pos = 2
+    if n == 126:
+        n = int.from_bytes(buf[2:4], "big")
+        pos = 4
+    elif n == 127:
+        n = int.from_bytes(buf[2:10], "big")
+        pos = 10
+    return op, n, pos

@@ -22,6 +22,7 @@ from typing import cast
 from bench.fanout.common import (
     connection_established,
     event_from_trigger_body,
+    frame_header,
     subscription_succeeded,
     unmask,
     ws_accept,
@@ -109,15 +110,7 @@ class FloorProtocol(asyncio.Protocol):
         assert self.transport is not None
         buf = self.buf
         while len(buf) >= 6:
-            op = buf[0] & 0x0F
-            n = buf[1] & 0x7F
-            pos = 2
-            if n == 126:
-                n = int.from_bytes(buf[2:4], "big")
-                pos = 4
-            elif n == 127:
-                n = int.from_bytes(buf[2:10], "big")
-                pos = 10
+            op, n, pos = frame_header(buf)
             if len(buf) < pos + 4 + n:
                 break
             payload = unmask(buf[pos : pos + 4], buf[pos + 4 : pos + 4 + n])

@@ -19,7 +19,6 @@ WebSocket pings and ``pusher:ping`` so a server that pings is not left unanswere
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import time
 from array import array
@@ -28,7 +27,7 @@ from multiprocessing.connection import Connection
 from typing import Any, cast
 
 from bench.fanout.client import _next_frame
-from bench.fanout.common import ws_client_frame
+from bench.fanout.common import upgrade_request, ws_client_frame
 
 PONG = b'{"event":"pusher:pong","data":{}}'
 
@@ -74,13 +73,7 @@ class IdleConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
-        wskey = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write(
-            (
-                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {wskey}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        self.transport.write(upgrade_request(self.host, self.path))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.phase >= 2:

@@ -55,7 +55,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Message, Ping, TextMessage
 from wsproto.events import Request as WsprotoRequest
 
-from bench.fanout.common import unmask, ws_client_frame, ws_server_frame
+from bench.fanout.common import frame_header, unmask, ws_client_frame, ws_server_frame
 
 CLIENT_TEXT = b'{"event":"pusher:ping","data":{}}'
 ANSWER = '{"event":"pusher:pong","data":"{}"}'
@@ -104,15 +104,7 @@ def floor_layer(sink: Sink) -> tuple[Feed, Any]:
     def feed(data: bytes) -> None:  # bench/fanout/floor.py's FloorProtocol._ws_frames, answering every text
         buf = state["buf"] + data
         while len(buf) >= 6:
-            op = buf[0] & 0x0F
-            n = buf[1] & 0x7F
-            pos = 2
-            if n == 126:
-                n = int.from_bytes(buf[2:4], "big")
-                pos = 4
-            elif n == 127:
-                n = int.from_bytes(buf[2:10], "big")
-                pos = 10
+            op, n, pos = frame_header(buf)
             if len(buf) < pos + 4 + n:
                 break
             payload = unmask(buf[pos : pos + 4], buf[pos + 4 : pos + 4 + n])
