@@ -23,6 +23,8 @@ from tidings.adapters import AdapterUnavailable, bus
 from tidings.adapters.base import Member
 from tidings.adapters.redis import RedisAdapter
 
+pytestmark = pytest.mark.slow  # a private Redis server, paused and stopped for seconds
+
 APP = "app1"
 TIMEOUT = 1.0  # the adapters' Redis timeout in these tests
 

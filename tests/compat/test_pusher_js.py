@@ -17,7 +17,7 @@ from tests.compat.nodejs import NodeScript
 from tests.support.auth_endpoint import AuthEndpoint
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 SOCKET_ID = re.compile(r"^\d+\.\d+$")
 RunNode = Callable[..., NodeScript]

@@ -20,7 +20,7 @@ from pusher.errors import PusherBadAuth, PusherBadRequest, PusherBadStatus
 from tests.compat.wsclient import WsClient
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 TIMEOUT = 30  # waits for what the server owes: generous, a loaded machine may take seconds
 

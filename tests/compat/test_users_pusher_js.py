@@ -19,7 +19,7 @@ from tests.compat.nodejs import NodeScript
 from tests.support.server import RunningServer
 from tests.support.user_auth import UserAuthEndpoint
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 RunNode = Callable[..., NodeScript]
 

@@ -22,7 +22,7 @@ from tests.compat.nodejs import NodeScript
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, close_all
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 RunNode = Callable[..., NodeScript]
 Open = Callable[[], Awaitable[WsClient]]

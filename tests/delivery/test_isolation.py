@@ -59,7 +59,7 @@ async def running() -> AsyncIterator[Running]:
     for worker in workers:
         worker.stop()
     if workers.tasks:  # as WorkerPool.stop does: a grace period, then cancel (a stalled send never ends)
-        _, pending = await asyncio.wait(workers.tasks, timeout=5)
+        _, pending = await asyncio.wait(workers.tasks, timeout=1)
         for task in pending:
             task.cancel()
         await asyncio.gather(*workers.tasks, return_exceptions=True)

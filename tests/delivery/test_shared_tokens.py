@@ -32,7 +32,7 @@ from tidings.beams.instances import new_instance
 from tidings.providers.apns import parse_settings
 from tidings.storage import Storage, open_storage
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # worker processes, paused and stopped with signals
 
 TOPIC = "com.example.shared"
 DEVICES = 40

@@ -165,6 +165,7 @@ def webhook_users(sink: WebhookSink, name: str) -> set[str]:
 # -- 1. fifty presence members reset at once -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # 51 clients in threads, member_removed webhooks held 3 s
 def test_fifty_signed_in_presence_members_reset_at_once(make_server: MakeServer) -> None:
     users = [f"user-{i}" for i in range(1, 51)]
     with WebhookSink() as sink:
@@ -445,6 +446,7 @@ def test_deeply_nested_client_event_stays_a_websocket_error(make_server: MakeSer
 # -- 6. hundreds of presence members reset at once -----------------------------------------------------------
 
 
+@pytest.mark.slow  # 600 clients in threads
 def test_six_hundred_presence_members_reset_at_once_server_stays_responsive(make_server: MakeServer) -> None:
     n = 600
     srv = make_server(env={"TIDINGS_APP_CACHE_TTL": "0"})

@@ -31,7 +31,7 @@ from tests.support.server import RunningServer, start_server
 from tests.support.ws_client import WsClient
 from tidings.channels.httpauth import sign_params
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 MakeCluster = Callable[..., Cluster]
 

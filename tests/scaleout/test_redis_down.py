@@ -20,6 +20,8 @@ import redis
 from tests.support.server import RunningServer, free_port, start_server
 from tests.support.ws_client import WsClient
 
+pytestmark = pytest.mark.slow  # `tidings serve` processes and a private Redis server
+
 
 class PrivateRedis:
     def __init__(self, port: int) -> None:

@@ -48,7 +48,7 @@ from pusher_push_notifications import PushNotifications
 from tests.compat.beams.conftest import BeamsHttp, BeamsInstance, describe
 from tests.support.push_endpoint import PushService
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 KIB = 1024
 MAX_DEVICES_PER_USER = 100

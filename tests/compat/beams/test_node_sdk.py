@@ -23,7 +23,7 @@ from tests.compat.nodejs import NodeScript
 from tests.support.push_endpoint import PushService
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 PUBLISH_ID = re.compile(r"^pubid-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

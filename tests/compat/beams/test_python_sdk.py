@@ -31,7 +31,7 @@ from tests.support.push_endpoint import PushService
 from tests.support.server import RunningServer
 from tests.support.tls import TlsFiles
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 SDK_TIMEOUT = 10
 PUBLISH_BODY: dict[str, Any] = {

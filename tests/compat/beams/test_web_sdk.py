@@ -31,7 +31,7 @@ from tests.support.token_endpoint import TokenEndpoint
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 SDK_CALL_MS = 10_000
 

@@ -21,7 +21,7 @@ from tests.compat.beams.conftest import BeamsHttp, BeamsInstance, describe
 from tests.support.push_endpoint import PushService
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 PAUSE = 0.3
 WEB = {"notification": {"title": "Hello", "body": "split body"}}
