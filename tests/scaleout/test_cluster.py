@@ -15,7 +15,7 @@ from tests.scaleout.conftest import DEAD_AFTER, HEARTBEAT, Cluster
 from tests.support.server import tidings_cli
 from tests.support.webhook_sink import WebhookSink
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
 MakeCluster = Callable[..., Cluster]
 RunNode = Callable[..., NodeScript]
