@@ -30,7 +30,7 @@ from tests.support.ws_client import WsClient, close_all
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
-HOLD = 3.0  # channel_vacated / member_removed are held this long (reference section 6)
+HOLD = 3.0  # channel_vacated / member_removed are held this long (docs/protocol/channels.md §6)
 # How long a webhook the server owes may take to arrive on a loaded machine (waiting costs nothing when it comes).
 WAIT = 30.0
 LATE = 15.0  # how much later than its nominal time a held or retried webhook may arrive on a loaded machine

@@ -1,4 +1,6 @@
-"""Subscriptions: public, private, presence, encrypted, cache and user channels (reference 2.4, 2.7, 2.8)."""
+"""Subscriptions: public, private, presence, encrypted, cache and user channels.
+
+docs/protocol/channels.md §2.4, §2.7, §2.8."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Client events: relayed to the other subscribers of private/presence channels, and every refusal
-(reference 2.5). Refusals are `pusher:error` 4301 with the channel, and never close the connection."""
+(docs/protocol/channels.md §2.5). Refusals are `pusher:error` 4301 with the channel, and never close the connection."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connecting: the handshake frame, protocol version checks and app refusals (reference 2.1, 2.3)."""
+"""Connecting: the handshake frame, protocol version checks and app refusals (docs/protocol/channels.md §2.1, §2.3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Channels HTTP API against a running server: happy paths with exact JSON, then every refusal
-(reference section 4). Refusals always carry a JSON body `{"error": "..."}`."""
+(docs/protocol/channels.md §4). Refusals always carry a JSON body `{"error": "..."}`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Ping/pong both ways, 4201 for a client that never answers, 4200 on shutdown (reference 2.2, 2.3)."""
+"""Ping/pong both ways, 4201 for a client that never answers, 4200 on shutdown.
+
+docs/protocol/channels.md §2.2, §2.3."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`pusher:signin` on the raw protocol (reference 2.6 and 3): successes, every refusal, watchlist limit,
-the sign-in timeout of apps that require authentication, and who may subscribe to `#server-to-user-{id}`.
+"""`pusher:signin` on the raw protocol (docs/protocol/channels.md §2.6, §3): successes, every refusal,
+watchlist limit, the sign-in timeout of apps that require authentication, and who may subscribe to
+`#server-to-user-{id}`.
 
 Refusals are `pusher:error` 4009 followed by a close with 4009. Tokens are made with hmac from the
 reference formula (tests/support/user_auth.py), over exactly the strings sent, malformed ones included.

@@ -6,7 +6,7 @@ parse response body" when a field is missing). After every refused request the s
 unchanged: GET device and GET interests of the watched devices are compared before and after.
 
 Where the expected strings come from (pusher/docs docs/beams/reference/*.md error tables, and the ruby
-SDK's VCR recordings of the real service, see /work/shared/reference/beams-protocol.md):
+SDK's VCR recordings of the real service, see docs/protocol/beams.md):
 
 - `error` (the title) is compared case-insensitively: the docs themselves write "Bad request" for the
   publish API and "Bad Request" for the device API.
