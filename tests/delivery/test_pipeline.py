@@ -57,6 +57,7 @@ async def test_users_publish_reaches_each_device_of_those_users_once(beams: Stor
     assert not await DeliveryWorker(beams, fake).step()  # nothing left in the queue
 
 
+@pytest.mark.slow  # thousands of devices
 async def test_interests_publish_pages_through_thousands_of_devices(beams: Storage) -> None:
     ids = [f"web-{n:05d}" for n in range(2500)]
     # Overlapping interests: a device in both gets one notification.

@@ -41,6 +41,7 @@ async def leases_held(storage: Storage) -> int:
 PUBLISHES = 2  # of each kind, to 300 devices: 1200 sends in batches of 10, interleaved between the two workers
 
 
+@pytest.mark.slow  # 1200 sends through two workers and two engines
 async def test_two_workers_on_one_database_deliver_each_device_exactly_once(beams: Storage) -> None:
     ids = [f"{('web', 'apns', 'fcm')[n % 3]}-{n:04d}" for n in range(300)]
     await add_devices(beams, ids, user=lambda d: f"user-{int(d[-4:]) % 50}", interests=lambda d: ["news"])
