@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import Api, api_for, cli
 from tests.realtime.rawws import Closed, RawWs, json_frame, rst_all
 from tests.storage.postgres import temporary_database
 from tests.support.server import RunningServer
 from tests.support.user_auth import sign_user_data
 from tests.support.webhook_sink import WebhookSink
+from tests.web.channels.conftest import Api, api_for, cli
 from tidings.channels import signatures
 
 MakeServer = Callable[..., RunningServer]

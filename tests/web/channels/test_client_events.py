@@ -7,9 +7,9 @@ import asyncio
 import json
 from collections.abc import Callable
 
-from tests.integration.conftest import uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, close_all, connect_many
+from tests.web.channels.conftest import uniq
 
 
 async def private_trio(server: RunningServer, channel: str) -> list[WsClient]:

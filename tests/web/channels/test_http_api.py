@@ -11,9 +11,9 @@ import pusher
 import pytest
 import requests
 
-from tests.integration.conftest import HTTP_TIMEOUT, Api, assert_error_body, uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, close_all, connect_many
+from tests.web.channels.conftest import HTTP_TIMEOUT, Api, assert_error_body, uniq
 from tidings.channels.httpauth import sign_params
 
 # -- triggering --------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import json
 import time
 from collections.abc import Callable
 
-from tests.integration.conftest import api_for, metric, uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import RawWsSocket, WsClient
+from tests.web.channels.conftest import api_for, metric, uniq
 
 CHANNELS = 100  # the most one trigger may name: each trigger queues 100 events for the slow client
 DATA = "x" * 10_000

@@ -1,4 +1,5 @@
-"""Helpers for the integration tests: signed HTTP API calls, the official SDK, CLI-made apps, names."""
+"""Helpers for the Channels web-layer tests (the HTTP API and the WebSocket endpoint of a whole server running
+in the test process, tests/support/inprocess.py): signed HTTP API calls, the official SDK, CLI-made apps, names."""
 
 from __future__ import annotations
 

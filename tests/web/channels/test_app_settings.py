@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.conftest import CliApp, api_for, assert_error_body, cli, create_app, uniq
 from tests.support.inprocess import start_inprocess
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, data_of
+from tests.web.channels.conftest import CliApp, api_for, assert_error_body, cli, create_app, uniq
 
 
 @dataclass

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import uniq
 from tests.support.inprocess import InProcessServer
 from tests.support.server import RunningServer
 from tests.support.ws_client import TIMEOUT, WsClient
+from tests.web.channels.conftest import uniq
 
 
 async def test_client_ping_gets_pong(server: RunningServer) -> None:

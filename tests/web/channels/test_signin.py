@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import sdk_for, uniq
 from tests.support.server import RunningServer
 from tests.support.user_auth import sign_user_data
 from tests.support.ws_client import WsClient, close_all
+from tests.web.channels.conftest import sdk_for, uniq
 
 Open = Callable[..., Awaitable[WsClient]]
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.integration.conftest import Api, uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient
+from tests.web.channels.conftest import Api, uniq
 
 BAD_FRAMES: list[str | bytes] = [
     "{not json",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from tests.integration.conftest import HTTP_TIMEOUT, Api, metric, uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, close_all, connect_many
+from tests.web.channels.conftest import HTTP_TIMEOUT, Api, metric, uniq
 
 
 def test_health(server: RunningServer) -> None:

@@ -9,9 +9,9 @@ import json
 
 import pusher
 
-from tests.integration.conftest import Api, uniq
 from tests.support.server import RunningServer
 from tests.support.ws_client import WsClient, close_all, connect_many, data_of
+from tests.web.channels.conftest import Api, uniq
 
 
 def presence_data(user_id: object, user_info: object = None) -> str:
