@@ -9,6 +9,14 @@ from tests.support.inprocess import InProcessServer, start_inprocess
 from tests.support.server import RunningServer, start_server
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests run first (stable: files stay whole, in their order): under `pytest -n N --dist
+    loadfile` (scripts/test) they start early and the quick files fill in around them, instead of a long
+    file starting last and running alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     """One real Tidings server per test module, in this process (tests/support/inprocess.py), default app with
