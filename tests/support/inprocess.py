@@ -64,7 +64,7 @@ class TestSettings(Settings):
         return (init_settings,)
 
 
-def test_settings(
+def settings_for(
     data_dir: Path, *, env: dict[str, str] | None = None, default_app: bool = True, **values: Any
 ) -> Settings:
     """What a subprocess server started with this data dir and env would run with, on 127.0.0.1 port 0.
@@ -188,7 +188,7 @@ async def serving(
 ) -> AsyncIterator[ServerHandle]:
     """The server on the running loop for the block (see the module docstring), stopped as SIGTERM would."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = test_settings(data_dir, env=env, default_app=default_app, **values)
+    settings = settings_for(data_dir, env=env, default_app=default_app, **values)
     handler = _ThreadLog(data_dir / "server.log", threading.get_ident())
     root = logging.getLogger()
     root.addHandler(handler)
@@ -309,7 +309,7 @@ def start_inprocess(
 ) -> InProcessServer:
     """Start the server on a loop of its own in this process and return once it listens."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = test_settings(data_dir, env=env, default_app=default_app, **values)
+    settings = settings_for(data_dir, env=env, default_app=default_app, **values)
     return InProcessServer(data_dir, settings, dict(env or {}))._start()
 
 
