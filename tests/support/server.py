@@ -6,6 +6,7 @@ several nodes. Everything else runs the server in the test process (tests/suppor
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,13 @@ APP_KEY = "test-key"
 APP_SECRET = "test-secret"
 
 
+STARTUP_TIMEOUT = 60.0  # seconds: a loaded machine starting Python, migrating a fresh database
+LISTENING = re.compile(rb"listening on [^\s:]+:(\d+)")  # the line `tidings serve` logs once it listens
+
+
 def free_port() -> int:
+    """A port free now: for servers that cannot pick their own (a private redis-server). It may be taken again
+    before it is used; `tidings serve` is started on port 0 instead and its port read from its log."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -31,7 +38,6 @@ def free_port() -> int:
 class RunningServer:
     proc: subprocess.Popen[bytes]
     host: str
-    port: int
     data_dir: Path
     log_path: Path
     app_id: str = APP_ID
@@ -39,6 +45,23 @@ class RunningServer:
     secret: str = APP_SECRET
     env: dict[str, str] = field(default_factory=dict)
     log_file: IO[bytes] | None = None
+    _port: int = 0
+
+    @property
+    def port(self) -> int:
+        """The port the server picked (it listens on port 0): read from its log, waiting until it is there."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self._port:
+            found = LISTENING.search(self.log_path.read_bytes())
+            if found:
+                self._port = int(found.group(1))
+            elif self.proc.poll() is not None:
+                raise RuntimeError(f"tidings exited with {self.proc.returncode} before listening:\n{self.log()}")
+            elif time.monotonic() > deadline:
+                raise RuntimeError(f"tidings did not listen within {STARTUP_TIMEOUT}s:\n{self.log()}")
+            else:
+                time.sleep(0.05)
+        return self._port
 
     @property
     def http_url(self) -> str:
@@ -82,7 +105,6 @@ def start_server(
     default_app: bool = True,
     wait: bool = True,
 ) -> RunningServer:
-    port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     if default_app:
@@ -98,17 +120,18 @@ def start_server(
     log_path = data_dir / "server.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tidings", "serve", "--host", "127.0.0.1", "--port", str(port),
+        # Port 0: the server binds a free port itself (no window in which another test could take it).
+        [sys.executable, "-m", "tidings", "serve", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", str(data_dir), *args],
         stdout=log, stderr=subprocess.STDOUT, env=full_env,
     )
-    server = RunningServer(proc, "127.0.0.1", port, data_dir, log_path, env=full_env, log_file=log)
+    server = RunningServer(proc, "127.0.0.1", data_dir, log_path, env=full_env, log_file=log)
     if wait:
         wait_ready(server)
     return server
 
 
-def wait_ready(server: RunningServer, timeout: float = 20) -> None:
+def wait_ready(server: RunningServer, timeout: float = STARTUP_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
