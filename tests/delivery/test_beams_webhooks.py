@@ -25,7 +25,8 @@ import aiohttp
 import pytest
 import requests
 
-from tests.support.server import RunningServer, tidings_cli
+from tests.support.inprocess import run_cli
+from tests.support.server import RunningServer
 from tests.support.webhook_sink import Delivery, WebhookSink
 from tidings.beams import events as ev
 from tidings.beams import vapid
@@ -449,7 +450,7 @@ def test_server_sends_acknowledgement_webhooks(make_server: Any, sink: WebhookSi
     server: RunningServer = make_server(env={"TIDINGS_DEFAULT_INSTANCE_ID": iid,
                                              "TIDINGS_DEFAULT_INSTANCE_SECRET": secret,
                                              "TIDINGS_DELIVERY_WORKERS": "0"})
-    done = tidings_cli("instances", "configure", iid, "--webhook-url", sink.url, "--webhook-secret", SECRET,
+    done = run_cli("instances", "configure", iid, "--webhook-url", sink.url, "--webhook-secret", SECRET,
                        data_dir=server.data_dir)
     assert done.returncode == 0, done.stderr
     assert SECRET not in done.stdout + done.stderr
