@@ -136,7 +136,7 @@ def world(sink: WebhookSink) -> World:
     return World(make_instance(hook(sink.url, custom_data={"team": "blue"})))
 
 
-async def wait_sink(sink: WebhookSink, count: int, timeout: float = 5) -> list[Delivery]:
+async def wait_sink(sink: WebhookSink, count: int, timeout: float = 30) -> list[Delivery]:
     def enough(s: WebhookSink) -> bool:
         return len(s.snapshot()) >= count
 
@@ -474,7 +474,7 @@ def test_server_sends_acknowledgement_webhooks(make_server: Any, sink: WebhookSi
     for _ in range(2):  # a retried report: one webhook
         r = requests.post(events, json=report, timeout=10)
         assert r.status_code == 200, r.text
-    sink.wait_for(lambda s: len(s.snapshot()) >= 1, "an Open webhook", timeout=10)
+    sink.wait_for(lambda s: len(s.snapshot()) >= 1, "an Open webhook", timeout=30)
     time.sleep(0.5)  # anything else would have been sent by now
     assert len(sink.snapshot()) == 1, [verify(d) for d in sink.snapshot()]
     body = verify(sink.snapshot()[0])
