@@ -84,7 +84,8 @@ APNS_TOKENS = (
     hex_digits(0, 40)  # around the lower bound, odd lengths too
     | hex_digits(500, 530)  # around the upper bound
     | st.builds(lambda t, c: t[:10] + c + t[10:], hex_digits(16, 64), st.sampled_from(" g:/.%é\n"))
-    | st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=80)  # NUL is a body refusal
+    # NUL and lone surrogates are body refusals (no JSON body carries them to the token rule), not token rules.
+    | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=80)
 )
 
 

@@ -354,8 +354,8 @@ class WsConnection(Connection, asyncio.Protocol):
                 except Exception:
                     self.abort("write failed")
                     return
-            else:  # the end of the stream: after the close handshake the server closes TCP
-                self.transport.close()
+            else:  # the end of the stream (a close handshake, or websockets failed the connection: 1009, 1002)
+                self._end_stream()
                 return
         if self.transport.get_write_buffer_size() > self.write_limit:
             self.abort(SLOW_CONSUMER)
@@ -380,6 +380,25 @@ class WsConnection(Connection, asyncio.Protocol):
         self._stalled_at = None
         self._set_reading(paused=False)
         self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_socket)
+
+    def _end_stream(self) -> None:
+        """Half-close and read on until the client closes (or CLOSE_TIMEOUT): closing outright while the client
+        is still writing makes the kernel answer with a reset, and the client may lose our close frame."""
+        self.closing = True
+        self.session.closing = True
+        t = self.transport
+        if not t.can_write_eof():  # TLS: no half-close
+            t.close()
+            return
+        try:
+            t.write_eof()
+        except Exception:  # already half-closed, or the transport is going
+            t.close()
+            return
+        self._stalled_at = None
+        self._set_reading(paused=False)
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._abort_socket)
 
     def _abort_socket(self) -> None:
         self.transport.abort()
