@@ -1,13 +1,12 @@
 """A node whose Redis goes away: refused at start, not ready while Redis is down, and after Redis comes
 back empty (a restart), it drops its clients so that they reconnect and rebuild the shared state.
 
-These tests run their own `redis-server` (the real binary, on a free port) so that they can kill it.
+These tests run their own `redis-server` (tests/support/outage.py, the real binary on a free port) so that they
+can kill it.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,49 +14,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
+from tests.support.outage import PrivateRedis
 from tests.support.server import RunningServer, free_port, start_server
 from tests.support.ws_client import WsClient
 
 pytestmark = pytest.mark.slow  # `tidings serve` processes and a private Redis server
 
 
-class PrivateRedis:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not on PATH; these tests run their own Redis"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port())
+    server = PrivateRedis()
     server.start()
     yield server
     server.kill()
