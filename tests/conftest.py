@@ -4,9 +4,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.inprocess import InProcessServer, start_inprocess
 from tests.support.server import RunningServer, start_server
+
+# Property tests must not depend on how busy the machine is (4 xdist workers share 2 cores): no per-example
+# deadline, and no "input generation is slow" health check, which measures wall time.
+settings.register_profile("tidings", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tidings")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
