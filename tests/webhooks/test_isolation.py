@@ -31,7 +31,17 @@ from tidings.storage import Storage, open_storage
 from tidings.webhooks.outbox import Limits
 from tidings.webhooks.wiring import Webhooks, start_webhooks
 
-PROMPTLY = 3.0  # seconds; a healthy endpoint gets its events in well under 0.1 s
+# Seconds; a healthy endpoint gets its events in well under 0.1 s on an idle machine. Kept below the 10 s request
+# timeout: a sender that let a hanging endpoint hold another app's events would take at least that long.
+PROMPTLY = 7.0
+
+
+async def requests_out(endpoint: Endpoint) -> None:
+    """Wait (generously: a loaded machine) until the dead endpoint has been asked at least once."""
+    deadline = time.monotonic() + 30
+    while endpoint.requests == 0:
+        assert time.monotonic() < deadline, "the dead endpoint was never asked"
+        await asyncio.sleep(0.02)
 
 
 class Endpoint:
@@ -166,8 +176,7 @@ async def test_a_dead_endpoint_of_one_app_does_not_delay_another_apps_webhooks(
     stack = make_stack()
     app_a, app_b = stack.app(dead), stack.app(healthy)
     stack.channels_events(app_a, 300)  # more than the 200 requests the old sender allowed in flight overall
-    await asyncio.sleep(0.3)  # A's requests are out (hanging, failing and waiting to retry, or slow)
-    assert dead.requests > 0
+    await requests_out(dead)  # A's requests are out (hanging, failing and waiting to retry, or slow)
 
     stack.channels_events(app_b, 20)
     took = await healthy.wait_for(20, PROMPTLY)
@@ -186,13 +195,13 @@ async def test_one_outbox_for_both_products_isolates_them_too(
     if dead_product == "channels":
         stack.channels_events(stack.app(dead), 300)
         instance_id, publish_id = await stack.instance(healthy)
-        await asyncio.sleep(0.3)
+        await requests_out(dead)
         stack.beams_reports(instance_id, publish_id, 20)
     else:
         dead_instance, dead_publish = await stack.instance(dead)
         stack.beams_reports(dead_instance, dead_publish, 300)
         app_id = stack.app(healthy)
-        await asyncio.sleep(0.3)
+        await requests_out(dead)
         stack.channels_events(app_id, 20)
     assert await healthy.wait_for(20, PROMPTLY) < PROMPTLY
     assert dead.requests > 0 and dead.events == []
