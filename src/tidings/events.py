@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import ClassVar, Literal
@@ -32,7 +33,7 @@ Product = Literal["channels", "beams"]
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class Event(ABC):
     """The base of every event. Subclasses add their scope field and, where they have one, `user_id`.
 
     A subclass declares a user id as a field spelled `user_id: str = field()` (or `str | None`): the `field()`
@@ -46,8 +47,9 @@ class Event:
     at: float = field(default_factory=time.time, compare=False)
 
     @property
+    @abstractmethod
     def scope(self) -> str:
-        raise NotImplementedError
+        """The app id (Channels) or the instance id (Beams): each product's base says which field it is."""
 
     @property
     def user_id(self) -> str | None:
