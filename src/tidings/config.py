@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     default_app_subscription_count: bool | None = Field(
         default=None, description="Send pusher_internal:subscription_count on the default app"
     )
+    default_app_beams_instance: str | None = Field(
+        default=None,
+        description="Link the default app to this Beams instance (user-first delivery); the embedded default "
+        "links the app and instance it creates",
+    )
+    default_app_user_mailbox: int | None = Field(
+        default=None, ge=0, le=7 * 86400,
+        description="Seconds events to a user who is not signed in are kept on the default app (0: off)",
+    )
 
     demo: bool = Field(
         default=False,

@@ -27,7 +27,7 @@ from tidings.realtime import keepalive, remote
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
 from tidings.storage import open_storage
-from tidings.storage.bootstrap import ensure_default_app, ensure_default_instance
+from tidings.storage.bootstrap import apply_default_links, ensure_default_app, ensure_default_instance
 from tidings.ttlcache import TTLCache
 from tidings.web.app import build_app
 from tidings.web.beams.common import RateLimiter
@@ -97,6 +97,7 @@ async def start(settings: Settings) -> Stack:
     instance, instance_created = await ensure_default_instance(
         settings, storage.instances, make=lambda i, k: new_instance(i, k, name="default")
     )
+    app = await apply_default_links(settings, storage.apps, app, instance, created_both=created and instance_created)
 
     stream = EventStream()
     metrics = Metrics()

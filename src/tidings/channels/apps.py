@@ -24,6 +24,8 @@ class AppLimits(BaseModel):
     # the limits above (max_connections alone is unlimited, a quota only the operator can size), far above what
     # pusher-js apps subscribe to. None lifts it.
     max_channels_per_connection: int | None = Field(default=1000, ge=1, description="None means unlimited")
+    # The offline mailbox (App.user_mailbox): events kept per user, the oldest dropped first beyond it.
+    user_mailbox_events: int = Field(default=100, ge=1, le=1000)
 
 
 WEBHOOK_EVENTS = frozenset(
@@ -70,6 +72,8 @@ class Webhook(BaseModel):
 # any hand-picked value. Storage answers "no such app" for a longer one without asking the database.
 MAX_APP_ID_LENGTH = 255
 MAX_APP_KEY_LENGTH = 255
+MAX_INSTANCE_ID_LENGTH = 255
+MAX_USER_MAILBOX_SECONDS = 7 * 86400  # a week: the mailbox is for a user between two sessions, not an archive
 
 
 def is_storable_text(value: str) -> bool:
@@ -100,6 +104,10 @@ class App(BaseModel):
     limits: AppLimits = Field(default_factory=AppLimits)
     webhooks: tuple[Webhook, ...] = ()
     webhook_batching: bool = False
+    # User-first delivery (docs/user-first-delivery.md): the Beams instance whose users are this app's users,
+    # and how long an event to a user who is not signed in is kept for their next sign-in (0: not kept).
+    beams_instance: str | None = Field(default=None, max_length=MAX_INSTANCE_ID_LENGTH)
+    user_mailbox: int = Field(default=0, ge=0, le=MAX_USER_MAILBOX_SECONDS)
 
     @field_validator("id", "key")
     @classmethod

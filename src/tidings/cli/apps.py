@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from tidings.channels.apps import App, AppLimits
+from tidings.channels.apps import MAX_USER_MAILBOX_SECONDS, App, AppLimits
 from tidings.channels.credentials import new_app
 from tidings.cli.common import (
     Fail,
@@ -22,13 +22,14 @@ from tidings.cli.common import (
     echo_pairs,
     pass_target,
     run_apps,
+    run_storage,
     show_secrets_option,
     shown_url,
     shown_webhook,
     target_options,
 )
 from tidings.errors import RecordNotFound
-from tidings.storage import AppStore
+from tidings.storage import AppStore, Storage
 
 
 @click.group("apps")
@@ -53,6 +54,11 @@ def _switches(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-connections", type=click.IntRange(min=0), help="Connection limit for the app"),
         click.option("--webhook-batching/--no-webhook-batching", default=None,
                      help="Send webhook events in batches (one request per 50 ms window)"),
+        click.option("--beams-instance", metavar="INSTANCE_ID",
+                     help="Link the app to this Beams instance for user-first delivery ('none' unlinks)"),
+        click.option("--user-mailbox", type=click.IntRange(0, MAX_USER_MAILBOX_SECONDS), metavar="SECONDS",
+                     help="Keep events to users who are not signed in for this long, for their next sign-in "
+                          "(0: off; per-user limit: --limit user_mailbox_events=N)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -71,10 +77,11 @@ def create(target: Target, /, app_id: str | None, max_connections: int | None, *
     if max_connections is not None:
         fields["limits"] = {"max_connections": max_connections}
 
-    async def act(store: AppStore) -> App:
-        return await store.create(new_app(**fields))
+    async def act(storage: Storage) -> App:
+        await _check_instance(storage, fields)
+        return await storage.apps.create(new_app(**fields))
 
-    app = run_apps(target, act)
+    app = run_storage(target, act)
     click.echo(f"created app {app.id}")
     # Shown once here, as `serve` does for the app it creates; later only `apps show` prints it.
     echo_pairs([("id", app.id), ("key", app.key), ("secret", app.secret), ("name", app.name)])
@@ -130,6 +137,8 @@ def show(target: Target, app_id: str, as_json: bool, show_secrets: bool) -> None
         ("user authentication", _yes(app.enable_user_authentication)),
         ("subscription count", _yes(app.enable_subscription_count)),
         ("webhook batching", _yes(app.webhook_batching)),
+        ("beams instance", app.beams_instance or "none"),
+        ("user mailbox", f"{app.user_mailbox} s" if app.user_mailbox else "off"),
     ])
     click.echo("webhooks:" if app.webhooks else "webhooks: none")
     for hook in app.webhooks:
@@ -196,8 +205,13 @@ def _app_fields(switches: dict[str, Any]) -> dict[str, Any]:
         "user_authentication": "enable_user_authentication",
         "subscription_count": "enable_subscription_count",
         "webhook_batching": "webhook_batching",
+        "beams_instance": "beams_instance",
+        "user_mailbox": "user_mailbox",
     }
-    return {names[k]: v for k, v in switches.items() if v is not None}
+    fields = {names[k]: v for k, v in switches.items() if v is not None}
+    if str(fields.get("beams_instance", "")).lower() == "none":
+        fields["beams_instance"] = None
+    return fields
 
 
 def _parse_limits(items: Iterable[str]) -> dict[str, object]:
@@ -217,10 +231,18 @@ def _parse_limits(items: Iterable[str]) -> dict[str, object]:
 
 
 def _update(target: Target, app_id: str, changes: dict[str, object]) -> App:
-    async def act(store: AppStore) -> App:
-        return await store.update(app_id, **changes)
+    async def act(storage: Storage) -> App:
+        await _check_instance(storage, changes)
+        return await storage.apps.update(app_id, **changes)
 
-    return run_apps(target, act)
+    return run_storage(target, act)
+
+
+async def _check_instance(storage: Storage, fields: dict[str, Any]) -> None:
+    """A link names an instance that exists (a typo would otherwise route nobody, silently)."""
+    instance_id = fields.get("beams_instance")
+    if isinstance(instance_id, str) and await storage.instances.get(instance_id) is None:
+        raise RecordNotFound(f"no Beams instance with id {instance_id} (see `tidings instances list`)")
 
 
 def _yes(flag: bool) -> str:

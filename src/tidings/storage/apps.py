@@ -109,8 +109,14 @@ class AppStore:
                         .values(**_to_row(app), updated_at=self._clock())
                     )
                 except IntegrityError as exc:
-                    raise StorageError(f"an app with key {app.key} already exists") from exc
+                    raise await self._clash(app, exc) from exc
         return app
+
+    async def get_by_instance(self, instance_id: str) -> App | None:
+        """The app linked to this Beams instance (user-first delivery), if any."""
+        if not can_be_stored_key(instance_id, MAX_APP_ID_LENGTH):
+            return None
+        return await self._one(apps_table.c.beams_instance == instance_id, "reading app")
 
     async def _one(self, where: Any, action: str) -> App | None:
         with translate_errors(action):
@@ -129,8 +135,18 @@ class AppStore:
         """Name the column that clashed, by looking: driver messages differ between backends."""
         if await self.get(app.id) is not None:
             return StorageError(f"an app with id {app.id} already exists")
-        if await self.get_by_key(app.key) is not None:
+        return await self._clash(app, cause)
+
+    async def _clash(self, app: App, cause: IntegrityError) -> StorageError:
+        """The unique column (other than the id) `app` shares with another app. After a failed statement the
+        transaction is unusable on PostgreSQL, so the look is taken on connections of its own."""
+        other = await self.get_by_key(app.key)
+        if other is not None and other.id != app.id:
             return StorageError(f"an app with key {app.key} already exists")
+        if app.beams_instance is not None:
+            other = await self.get_by_instance(app.beams_instance)
+            if other is not None and other.id != app.id:
+                return StorageError(f"Beams instance {app.beams_instance} is already linked to app {other.id}")
         return StorageError(f"app {app.id} conflicts with an existing row: {cause.orig}")
 
 
@@ -156,6 +172,8 @@ def _to_row(app: App) -> dict[str, Any]:
         "limits": app.limits.model_dump(),
         "webhooks": [w.model_dump() for w in app.webhooks],
         "webhook_batching": app.webhook_batching,
+        "beams_instance": app.beams_instance,
+        "user_mailbox": app.user_mailbox,
     }
 
 
@@ -173,4 +191,6 @@ def _from_row(row: Row[Any]) -> App:
         limits=AppLimits.model_validate(m["limits"]),
         webhooks=tuple(Webhook.model_validate(w) for w in m["webhooks"]),
         webhook_batching=m["webhook_batching"],
+        beams_instance=m["beams_instance"],
+        user_mailbox=m["user_mailbox"],
     )

@@ -94,3 +94,21 @@ async def _upsert_configured_instance(
     if existing.secret_key == secret:
         return existing, False
     return await store.update(instance_id, secret_key=secret), False
+
+
+async def apply_default_links(
+    settings: Settings, store: AppStore, app: App, instance: Instance, *, created_both: bool
+) -> App:
+    """User-first delivery settings of the default app: TIDINGS_DEFAULT_APP_BEAMS_INSTANCE and
+    TIDINGS_DEFAULT_APP_USER_MAILBOX when set; otherwise an app and an instance created together on this start
+    (the embedded default) are linked to each other, so the feature works out of the box."""
+    changes: dict[str, object] = {}
+    link = settings.default_app_beams_instance
+    if link is None and created_both and app.beams_instance is None:
+        link = instance.id
+    if link is not None and app.beams_instance != link:
+        changes["beams_instance"] = link
+    mailbox = settings.default_app_user_mailbox
+    if mailbox is not None and app.user_mailbox != mailbox:
+        changes["user_mailbox"] = mailbox
+    return await store.update(app.id, **changes) if changes else app

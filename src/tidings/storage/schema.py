@@ -55,6 +55,10 @@ apps = Table(
     Column("webhook_batching", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # User-first delivery: the linked Beams instance (one app per instance) and the offline mailbox's seconds.
+    Column("beams_instance", String, nullable=True),
+    Column("user_mailbox", Integer, nullable=False, server_default=text("0")),
+    Index("uq_apps_beams_instance", "beams_instance", unique=True),
 )
 
 # Ids and names that queries page through by range (keyset cursors, sorted interest lists). On PostgreSQL
@@ -64,6 +68,22 @@ SortKey = String().with_variant(String(collation="C"), "postgresql")
 
 # INTEGER PRIMARY KEY is SQLite's auto-incrementing rowid; BIGINT would not be.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# The offline mailbox: events to a user who had no `#server-to-user-` subscription anywhere, kept until the
+# user's next one (replayed in id order) or until expires_at. Bounded per user by the app's limit.
+user_mailbox = Table(
+    "user_mailbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("app_id", String, nullable=False),
+    Column("user_id", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("data", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_user_mailbox_app_id_user_id_id", "app_id", "user_id", "id"),
+    Index("ix_user_mailbox_expires_at", "expires_at"),
+)
 
 beams_instances = Table(
     "beams_instances",
@@ -148,6 +168,20 @@ beams_deliveries = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     # Claiming due rows of one publish; small, as only pending rows are in it.
     Index("ix_beams_deliveries_pending", "publish_id", "next_at", sqlite_where=_PENDING, postgresql_where=_PENDING),
+)
+
+# User-first delivery: one row per user of a routed publish (its body carries `channels`), written when the worker
+# reaches the user and decides, once: "socket" (the user was signed in on the linked app) or "push". A socket
+# route is delivered_at once the event went out on `#server-to-user-{id}`; a push route's devices have rows in
+# beams_deliveries. Decided before acting, so a retry repeats the decision and never takes the other route.
+beams_routes = Table(
+    "beams_routes",
+    metadata,
+    Column("publish_id", String, ForeignKey("beams_publishes.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", SortKey, primary_key=True),
+    Column("route", String, nullable=False),  # socket | push
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
 )
 
 # Gateway provider tokens shared by every process (APNs refuses a key whose token changes too often).
