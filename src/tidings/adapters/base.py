@@ -18,7 +18,7 @@ shares the state through Redis. Both pass tests/adapters/ (one contract).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -104,6 +104,11 @@ class Adapter(Protocol):
         ...
 
     async def channel(self, app_id: str, channel: str) -> ChannelInfo: ...
+
+    async def subscribed(self, app_id: str, channels: Sequence[str]) -> set[str]:
+        """Which of these channels have at least one subscription anywhere in the cluster (one round trip:
+        Beams routing asks it for a page of `#server-to-user-` channels at once)."""
+        ...
 
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
         """One connection signed in: (the user's first connection cluster-wide, which watched users are online)."""

@@ -7,7 +7,7 @@ exactly as it did before adapters existed (same order of frames, no extra event-
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,9 @@ class LocalAdapter:
     async def channel(self, app_id: str, channel: str) -> ChannelInfo:
         key = (app_id, channel)
         return ChannelInfo(self._counts.get(key, 0), len(self._presence.get(key, ())))
+
+    async def subscribed(self, app_id: str, channels: Sequence[str]) -> set[str]:
+        return {ch for ch in channels if self._counts.get((app_id, ch), 0) > 0}
 
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
         key = (app_id, user_id)

@@ -29,7 +29,7 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -420,6 +420,14 @@ class RedisAdapter:
                 pipe.hlen(f"{a}:pn:{channel}")
                 count, users = await pipe.execute()
         return ChannelInfo(int(count or 0), int(users))
+
+    async def subscribed(self, app_id: str, channels: Sequence[str]) -> set[str]:
+        if not channels:
+            return set()
+        names = list(channels)
+        with _unavailable():
+            counts = await self._redis.hmget(f"{self._a(app_id)}:counts", names)
+        return {ch for ch, n in zip(names, counts, strict=True) if n is not None and int(n) > 0}
 
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
         with _unavailable():
