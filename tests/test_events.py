@@ -17,7 +17,9 @@ from tidings.events import Event, EventStream
 from tidings.realtime import events as cev
 
 # Placeholder values for building any event from its fields' types.
-SAMPLES: dict[object, object] = {str: "x", int: 1, bool: False, str | None: "x", int | None: 1}
+SAMPLES: dict[object, object] = {
+    str: "x", int: 1, bool: False, str | None: "x", int | None: 1, tuple[str, ...]: ("x",), object: {"x": 1},
+}
 
 
 def concrete(module: types.ModuleType, base: type[Event]) -> list[type[Event]]:
@@ -36,7 +38,7 @@ def build(cls: type[Event]) -> Event:
 
 
 def test_every_event_is_found() -> None:
-    assert len(ALL) == 19 and cev.Published in ALL and bev.BeamsDelivered in ALL
+    assert len(ALL) == 25 and cev.Published in ALL and bev.BeamsDelivered in ALL
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -56,7 +58,7 @@ def test_every_event_says_product_scope_user_and_time(cls: type[Event]) -> None:
 def test_users_are_named_where_there_is_one() -> None:
     named = {c.__name__ for c in ALL if any(f.name == "user_id" for f in dataclasses.fields(c))}
     assert named == {
-        "ConnectionClosed", "SlowConsumerCut", "UserOnline", "UserOffline", "MemberAdded", "MemberRemoved",
+        "ConnectionClosed", "SlowConsumerCut", "SignedIn", "Subscribed", "Unsubscribed", "UserOnline", "UserOffline", "MemberAdded", "MemberRemoved",
         "ClientEventSent", "BeamsDelivered", "BeamsDeviceUserSet", "BeamsNotificationReported",
     }
 
@@ -107,4 +109,6 @@ async def test_the_hub_names_the_user_of_a_closed_connection() -> None:
     closed = {e.socket_id: e.user_id for e in seen if isinstance(e, cev.ConnectionClosed)}
     assert closed == {alice.socket_id: "alice", anonymous.socket_id: None}
     timeline = [type(e).__name__ for e in seen if e.user_id == "alice"]
-    assert timeline == ["UserOnline", "MemberAdded", "MemberRemoved", "UserOffline", "ConnectionClosed"]
+    assert timeline == [
+        "SignedIn", "UserOnline", "Subscribed", "MemberAdded", "MemberRemoved", "UserOffline", "ConnectionClosed"
+    ]

@@ -30,6 +30,9 @@ class BeamsPublishAccepted(BeamsEvent):
     publish_id: str
     kind: str  # "interests" | "users"
     targets: int
+    # The interests or user ids and the body as accepted (references to what was stored: nothing is copied).
+    target_ids: tuple[str, ...] = field(default=(), kw_only=True)
+    payload: object = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +77,12 @@ class BeamsNotificationReported(BeamsEvent):
     event: str  # "delivery" | "open" (lower-cased)
     device_id: str
     user_id: str | None = field()  # as the device reported it; the web SDK sends none when no user is set
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsWebhookSent(BeamsEvent):
+    """A Beams webhook request got its answer (status 0: none); `target` is the URL's host[:port] only."""
+
+    target: str
+    status: int
+    events: int

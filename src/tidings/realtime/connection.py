@@ -23,7 +23,7 @@ SLOW_CONSUMER = "slow consumer"
 
 
 class Connection:
-    __slots__ = ("app_id", "closing", "cut_reason", "session", "socket_id", "transport", "write_limit")
+    __slots__ = ("app_id", "close_code", "closing", "cut_reason", "session", "socket_id", "transport", "write_limit")
 
     def __init__(self, session: Session, transport: Any, *, write_limit: int) -> None:
         self.session = session
@@ -33,6 +33,7 @@ class Connection:
         self.write_limit = write_limit
         self.closing = False  # no more frames are written (a close was started, or the socket died)
         self.cut_reason: str | None = None
+        self.close_code: int | None = None  # the close code sent, else received (for the console)
 
     def __repr__(self) -> str:
         return f"<Connection {self.app_id}/{self.socket_id}>"
@@ -82,6 +83,7 @@ class Connection:
             return
         self.closing = True
         self.session.closing = True
+        self.close_code = code
         try:
             self._close_socket(code, reason)
         except Exception:

@@ -36,6 +36,34 @@ class ConnectionClosed(ChannelsEvent):
     socket_id: str
     reason: str
     user_id: str | None = field(default=None, kw_only=True)  # the user it was signed in as
+    code: int | None = field(default=None, kw_only=True)  # the WebSocket close code sent or received, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn(ChannelsEvent):
+    """A connection completed `pusher:signin` (every time: UserOnline only marks the user's first connection)."""
+
+    socket_id: str
+    user_id: str = field()
+    watchlist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed(ChannelsEvent):
+    """One connection's subscription succeeded (per connection, never per delivery)."""
+
+    socket_id: str
+    channel: str
+    user_id: str | None = field(default=None, kw_only=True)  # the connection's signed-in user or presence member
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed(ChannelsEvent):
+    """A connection unsubscribed (a closing connection's channels are not announced one by one)."""
+
+    socket_id: str
+    channel: str
+    user_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +120,27 @@ class ClientEventSent(ChannelsEvent):
 @dataclass(frozen=True, slots=True)
 class CacheMiss(ChannelsEvent):
     channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventTriggered(ChannelsEvent):
+    """An event published to channels (HTTP API, `send_to_user`, routed Beams publishes), once per trigger on the
+    node that took it, with its payload: what the console shows. `Published` is the per-node delivery count."""
+
+    event: str
+    channels: tuple[str, ...]
+    data: str
+    socket_id: str | None = None  # the excluded sender, when the trigger named one
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSent(ChannelsEvent):
+    """A webhook request got its answer (status 0: none). `target` is the URL's host[:port] only: URLs carry
+    credentials."""
+
+    target: str
+    status: int
+    events: int
 
 
 @dataclass(frozen=True, slots=True)

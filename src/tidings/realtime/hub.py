@@ -87,7 +87,8 @@ class Hub:
                     log.exception("signing out a closed connection failed")
         finally:
             self.stream.emit(
-                ev.ConnectionClosed(conn.app_id, conn.socket_id, conn.cut_reason or reason, user_id=signed_in)
+                ev.ConnectionClosed(conn.app_id, conn.socket_id, conn.cut_reason or reason, user_id=signed_in,
+                                    code=conn.close_code)
             )
 
     # -- a session's actions ------------------------------------------------------------------
@@ -138,6 +139,8 @@ class Hub:
             await self._release(app, name, grant.user_id)
             return
         self.index.attach(st, conn, name, grant.type)
+        subscriber = grant.user_id if grant.user_id is not None else conn.user.id if conn.user is not None else None
+        self.stream.emit(ev.Subscribed(app.id, conn.socket_id, name, user_id=subscriber))
         if joined.count == 1 and grant.type.kind is not names.ChannelKind.USER:  # internal: no webhooks
             self.stream.emit(ev.ChannelOccupied(app.id, name))
         conn.session.joined(grant)
@@ -160,6 +163,8 @@ class Hub:
     async def unsubscribe(self, conn: Connection, name: str) -> None:
         st = self.index.apps.get(conn.app_id)
         if st is not None and name in conn.channels:
+            user = conn.user.id if conn.user is not None else None
+            self.stream.emit(ev.Unsubscribed(conn.app_id, conn.socket_id, name, user_id=user))
             await self._release(conn.app, name, self.index.detach(st, conn, name))
 
     @staticmethod
@@ -250,6 +255,7 @@ class Hub:
         # One bus message per trigger, whatever the number of channels or subscribers; sent (or refused)
         # before the local delivery, so a refusal delivers nothing anywhere.
         self._broadcast(bus.Publish(app_id, event, channels, data, except_socket), required=True)
+        self.stream.emit(ev.EventTriggered(app_id, event, channels, data, except_socket))  # once, not per delivery
         return self.fanout.deliver(app_id, event, channels, data, except_socket)
 
     def deliver(self, app_id: str, event: str, channels: Iterable[str], data: str, except_socket: str | None) -> int:

@@ -71,6 +71,7 @@ class Users:
         st.users.setdefault(result.user_id, {})[conn.socket_id] = conn
         conn.session.signed_in(result)
         conn.send(messages.signin_success(result.user_data))
+        self.stream.emit(ev.SignedIn(app_id, conn.socket_id, result.user_id, result.watchlist))
         if result.watchlist_truncated:
             conn.send(messages.error(Code.WATCHLIST_LIMIT, f"Watchlist is limited to {signin.MAX_WATCHLIST} user ids"))
         if result.watchlist:

@@ -241,6 +241,8 @@ class WsConnection(Connection, asyncio.Protocol):
         if self._closer is not None:
             self._closer.cancel()
         reason = "closed" if exc is None else f"error: {type(exc).__name__}"
+        if self.close_code is None and self._ws.close_rcvd is not None:  # the client closed first
+            self.close_code = self._ws.close_rcvd.code
         with log_ids(self):  # the removal task inherits the ids
             self._server.spawn(self._server.ctx.hub.remove(self, reason))
 

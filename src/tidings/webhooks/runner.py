@@ -26,6 +26,7 @@ log = logging.getLogger("tidings.webhooks")
 
 Post = Callable[[str, bytes, Mapping[str, str], float], Awaitable[int]]  # url, body, headers, timeout -> status
 OnSent = Callable[[str, int], None]  # product, status (0: no answer)
+OnAnswer = Callable[[Target, int, int], None]  # target, status (0: no answer), events the request carried
 
 PRODUCT_NAMES = {"channels": "Channels", "beams": "Beams"}
 LOG_EVERY = 10.0  # seconds: at most one line per target and kind of trouble under sustained failure
@@ -56,11 +57,13 @@ class OutboxRunner:
         limits: Limits | None = None,
         on_drop: OnDrop | None = None,
         on_sent: OnSent | None = None,
+        on_answer: OnAnswer | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._post = post
         self._count_drop = on_drop or (lambda product, scope, target, reason, events: None)
         self._on_sent = on_sent or (lambda product, status: None)
+        self._on_answer = on_answer or (lambda target, status, events: None)
         self.outbox = Outbox(limits, on_drop=self._dropped, rand=rand)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,6 +110,7 @@ class OutboxRunner:
             async with asyncio.timeout(target.timeout):
                 status = await self._post(target.url, request.body, request.headers, target.timeout)
         self._on_sent(target.product, status)
+        self._on_answer(target, status, request.events)
         verdict = self.outbox.finished(request, status, asyncio.get_running_loop().time())
         if verdict is Verdict.GAVE_UP and self._may_log("gave up", target.product, target.scope, target.url):
             log.warning("%s webhook to %s failed (last status %s); giving up after retries",

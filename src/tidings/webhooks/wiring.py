@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from tidings.beams import events as bev
 from tidings.beams.models import Instance
 from tidings.beams_webhooks.wiring import start_listener
-from tidings.events import EventStream
+from tidings.events import Event, EventStream
 from tidings.metrics import Metrics
+from tidings.realtime import events as cev
 from tidings.storage import Storage
 from tidings.ttlcache import TTLCache
 from tidings.webhooks.channels import AppLookup, ChannelsWebhooks
-from tidings.webhooks.outbox import Limits
+from tidings.webhooks.outbox import Limits, Target, identity
 from tidings.webhooks.runner import OutboxRunner, aiohttp_post
 
 
@@ -60,6 +62,7 @@ def start_webhooks(
         limits=limits,
         on_drop=metrics.webhook_dropped if metrics else None,
         on_sent=metrics.webhook_sent if metrics else None,
+        on_answer=lambda target, status, events: stream.emit(_sent_event(target, status, events)),
     )
     if metrics is not None:
         metrics.watch_outbox(outbox.outbox)
@@ -71,3 +74,10 @@ def start_webhooks(
         webhooks.tasks.append(loop.create_task(channels.run(), name="channels-webhooks"))
     webhooks.tasks.append(start_listener(stream, storage, outbox, instances=instances))
     return webhooks
+
+
+def _sent_event(target: Target, status: int, events: int) -> Event:
+    """What the stream (the console) is told of an answered request: the URL's host only, never its credentials."""
+    if target.product == "beams":
+        return bev.BeamsWebhookSent(target.scope, identity(target.url), status, events)
+    return cev.WebhookSent(target.scope, identity(target.url), status, events)

@@ -26,7 +26,8 @@ async def _publish(request: web.Request, kind: TargetKind) -> web.Response:
     )
     # Stored (committed) before the reply: an accepted publish is never lost.
     await ctx.storage.publishes.create(publish)
-    ctx.stream.emit(ev.BeamsPublishAccepted(inst.id, publish.id, kind, len(publish.targets)))
+    ctx.stream.emit(ev.BeamsPublishAccepted(inst.id, publish.id, kind, len(publish.targets),
+                                            target_ids=publish.targets, payload=parsed.payload))
     return web.json_response({"publishId": publish.id})
 
 
