@@ -39,6 +39,10 @@ class Metrics:
             "tidings_beams_notifications", "Beams notification results recorded by the delivery workers",
             ["instance_id", "platform", "outcome"], registry=r,
         )
+        self.beams_routed_users = Counter(
+            "tidings_beams_routed_users", "Users of routed Beams publishes, by route (socket: signed in, no push)",
+            ["instance_id", "route"], registry=r,
+        )
         self.beams_publishes_delivered = Counter(
             "tidings_beams_publishes_delivered", "Beams publishes whose delivery finished", ["instance_id"],
             registry=r,
@@ -94,6 +98,8 @@ class Metrics:
             self.beams_notifications.labels(event.instance_id, event.platform, event.outcome).inc()
         elif isinstance(event, bev.BeamsPublishFinished):
             self.beams_publishes_delivered.labels(event.instance_id).inc()
+        elif isinstance(event, bev.BeamsUserRouted):
+            self.beams_routed_users.labels(event.instance_id, event.route).inc()
 
     # -- the webhook outbox ----------------------------------------------------------------------------
 

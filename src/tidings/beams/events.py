@@ -57,6 +57,18 @@ class BeamsDelivered(BeamsEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class BeamsUserRouted(BeamsEvent):
+    """A user of a routed publish (its body carries `channels`) was decided, once, when a worker reached them:
+    "socket" (signed in on the linked app `app_id`: the event goes to `#server-to-user-{id}`, no push) or "push"
+    (their devices get the notification). Emitted by the worker whose decision was stored."""
+
+    publish_id: str
+    user_id: str = field()
+    route: str  # "socket" | "push"
+    app_id: str | None  # the linked app, when there was one
+
+
+@dataclass(frozen=True, slots=True)
 class BeamsPublishFinished(BeamsEvent):
     """Every targeted device has a recorded result."""
 
@@ -86,3 +98,15 @@ class BeamsWebhookSent(BeamsEvent):
     target: str
     status: int
     events: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeamsOutboxKept(BeamsEvent):
+    """A notification of an instance in outbox mode was kept in the push outbox instead of sent (stored first)."""
+
+    outbox_id: int
+    publish_id: str
+    device_id: str
+    user_id: str | None = field()  # the device's user, if it has one
+    platform: str  # "web" | "apns" | "fcm"
+    title: str | None  # the notification's title, when it has one
