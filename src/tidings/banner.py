@@ -15,6 +15,7 @@ from tidings import __version__
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.config import Settings
+from tidings.providers import outbox
 
 
 def app_secret_source(settings: Settings) -> str | None:
@@ -121,5 +122,20 @@ def beams_banner(
         '  const tokenProvider = new PusherPushNotifications.TokenProvider({ url: "/pusher/beams-auth" });',
         '  await beamsClient.setUserId("alice", tokenProvider);',
         "",
+        *_outbox_lines(instance),
         *warning,
     ])
+
+
+def _outbox_lines(instance: Instance) -> list[str]:
+    if outbox.enabled(instance):
+        return [
+            "Outbox mode is on: notifications are kept, not sent. Read them with "
+            f"`tidings outbox {instance.id}` or GET /outbox_api/v1/instances/{instance.id}/notifications.",
+            "",
+        ]
+    return [
+        "No devices yet? Keep notifications in an outbox instead of sending them (docs/outbox.md):",
+        f"  tidings instances configure {instance.id} --outbox && tidings outbox {instance.id} --follow",
+        "",
+    ]

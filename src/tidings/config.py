@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="Create or update this Beams instance (a UUID) at start",
     )
     default_instance_secret: SecretStr | None = Field(default=None, description="Secret key of that Beams instance")
+    default_instance_outbox: bool | None = Field(
+        default=None,
+        description="Put the default Beams instance in outbox mode (true) or take it out (false) at start: its "
+        "notifications are kept in the push outbox instead of sent (docs/outbox.md)",
+    )
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS/WSS")
     tls_key: Path | None = Field(default=None, description="PEM private key for tls_cert")
     beams_publish_rate: int = Field(
@@ -104,6 +109,12 @@ class Settings(BaseSettings):
         default=False,
         description="Development only: pretend every push notification is delivered, sending nothing to "
         "the gateways",
+    )
+    outbox_max_notifications: int = Field(
+        default=1000, ge=1, description="Notifications the push outbox keeps per instance (the oldest go first)"
+    )
+    outbox_retention: float = Field(
+        default=86400.0, gt=0, description="Seconds a notification stays in the push outbox"
     )
     push_allow_private_networks: bool = Field(
         default=False,

@@ -80,6 +80,7 @@ def _register() -> None:
     from tidings.cli.apps import apps
     from tidings.cli.configure import configure  # registers itself under `instances`
     from tidings.cli.instances import instances, token
+    from tidings.cli.outbox import outbox
     from tidings.cli.publishes import publish, publishes
     from tidings.cli.webhooks import webhooks  # registers itself under `apps`
     from tidings.cli.worker import worker
@@ -91,6 +92,7 @@ def _register() -> None:
     main.add_command(worker)
     main.add_command(publish)
     main.add_command(publishes)
+    main.add_command(outbox)
 
 
 _register()

@@ -24,6 +24,7 @@ from tidings.beams_webhooks.settings import EVENT_TYPES, PROVIDERS_KEY, BeamsWeb
 from tidings.cli.common import Fail, Target, echo_pairs, pass_target, run_storage, shown_url
 from tidings.cli.instances import instances
 from tidings.errors import RecordNotFound
+from tidings.providers import outbox as push_outbox
 from tidings.providers.apns import settings as apns_settings
 from tidings.providers.fcm import settings as fcm_settings
 from tidings.storage import Storage
@@ -49,6 +50,8 @@ _VAPID_SCHEMES = ("mailto:", "https:")
 @click.option("--webhook-event", "webhook_events", multiple=True, type=click.Choice(EVENT_TYPES),
               help="Send only these event types to the webhook (repeatable; default: all)")
 @click.option("--webhook-custom-data", metavar="JSON", help="A JSON object sent as `custom_data` in every webhook")
+@click.option("--outbox/--no-outbox", "outbox", default=None,
+              help="Keep this instance's notifications in the push outbox instead of sending them (docs/outbox.md)")
 @click.option("--clear", "clear", multiple=True, type=click.Choice(SECTIONS),
               help="Remove these settings first (repeatable)")
 @pass_target
@@ -66,9 +69,11 @@ def configure(
     webhook_secret: str | None,
     webhook_events: tuple[str, ...],
     webhook_custom_data: str | None,
+    outbox: bool | None,
     clear: tuple[str, ...],
 ) -> None:
-    """Set an instance's APNs, FCM and Web Push settings and its Beams webhooks (secrets are never printed)."""
+    """Set an instance's APNs, FCM and Web Push settings, its Beams webhooks and outbox mode (secrets are never
+    printed)."""
     apns: dict[str, Any] = {
         k: v for k, v in {"key_id": apns_key_id, "team_id": apns_team_id, "topic": apns_topic,
                           "environment": apns_environment}.items() if v is not None
@@ -85,7 +90,7 @@ def configure(
         hook["events"] = list(dict.fromkeys(webhook_events))
     if webhook_custom_data is not None:
         hook["custom_data"] = _json_object(webhook_custom_data, "--webhook-custom-data")
-    if not (apns or fcm or vapid_subject or webhook_url or hook or clear):
+    if not (apns or fcm or vapid_subject or webhook_url or hook or clear or outbox is not None):
         raise Fail("nothing to configure: pass at least one option (see --help)")
 
     async def act(storage: Storage) -> Instance:
@@ -102,6 +107,8 @@ def configure(
             providers["web"] = {**(web if isinstance(web, dict) else {}), "vapid_subject": vapid_subject}
         if webhook_url is not None or hook:
             providers[PROVIDERS_KEY] = _webhooks(providers.get(PROVIDERS_KEY), webhook_url, hook)
+        if outbox is not None:
+            providers[push_outbox.OUTBOX_KEY] = push_outbox.section(outbox)
         return await storage.instances.update(instance_id, providers=providers)
 
     updated = run_storage(target, act)
@@ -110,6 +117,9 @@ def configure(
                                          (PROVIDERS_KEY, webhook_url or hook)) if given]
     pairs = [(name, _describe(name, updated.providers[name])) for name in changed]
     pairs += [(name, "cleared") for name in clear if name not in changed]
+    if outbox is not None:
+        pairs.append(("outbox", f"on: notifications are kept, not sent (`tidings outbox {updated.id}`)" if outbox
+                      else "off: notifications are sent"))
     echo_pairs(pairs)
 
 

@@ -57,8 +57,8 @@ async def _send(provider: Provider, instance: Instance, device: Device, publish:
 
 def _final(device: Device, outcome: Delivered | DeadToken | Failed | Skipped, attempts: int) -> DeliveryResult:
     match outcome:
-        case Delivered(status=status):
-            return _result(device, "sent", status, None, attempts)
+        case Delivered(status=status, note=note):
+            return _result(device, "sent", status or None, note, attempts)
         case DeadToken(reason=reason, status=status):
             # The token travels with the result: the device is deleted only if it still holds it.
             return DeliveryResult(device.id, device.platform, "removed", status, reason, attempts, device.token)

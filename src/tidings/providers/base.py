@@ -23,6 +23,7 @@ from tidings.beams.models import Device, Instance, Platform, Publish
 @dataclass(frozen=True, slots=True)
 class Delivered:
     status: int = 200
+    note: str | None = None  # recorded as the result's reason: "outbox" when kept in the push outbox, not sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,19 +15,34 @@ from tidings.providers.base import Provider
 from tidings.providers.stub import StubProvider
 
 if TYPE_CHECKING:
+    from tidings.providers.outbox.provider import Keep
     from tidings.storage.gateway_tokens import GatewayTokenStore
 
 log = logging.getLogger("tidings.providers")
 
 
-def build_providers(settings: Settings, token_store: GatewayTokenStore | None = None) -> dict[Platform, Provider]:
-    """The real gateway clients, or stubs for every platform when `push_stub` is set.
+def build_providers(
+    settings: Settings, token_store: GatewayTokenStore | None = None, *, outbox: Keep | None = None
+) -> dict[Platform, Provider]:
+    """The real gateway clients, or stubs for every platform when `push_stub` is set; with `outbox`, each behind
+    the push outbox (providers/outbox), which keeps the notifications of instances in outbox mode instead.
 
     Each real provider keeps one HTTP client (kept-alive connections, HTTP/2 where the gateway has it)
     for all instances; the per-instance credentials come with each send. Close them with `close_providers`.
     `token_store` (storage.gateway_tokens) shares the APNs provider tokens and FCM access tokens with every
     other process: APNs throttles a key whose token changes more often than every 20 minutes.
     """
+    providers = _gateways(settings, token_store)
+    if outbox is None:
+        return providers
+    from tidings.providers.outbox.provider import OutboxProvider
+    from tidings.providers.outbox.render import Renderer
+
+    renderer = Renderer(settings)
+    return {platform: OutboxProvider(provider, renderer, outbox) for platform, provider in providers.items()}
+
+
+def _gateways(settings: Settings, token_store: GatewayTokenStore | None) -> dict[Platform, Provider]:
     if settings.push_stub:
         log.warning("push_stub is on: notifications are recorded as sent but go to no gateway")
         return {platform: StubProvider(platform) for platform in Platform}

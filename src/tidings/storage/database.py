@@ -15,6 +15,7 @@ from tidings.storage.devices import DeviceStore
 from tidings.storage.engine import create_engine, parse_url, sqlite_file, translate_errors
 from tidings.storage.gateway_tokens import GatewayTokenStore
 from tidings.storage.instances import InstanceStore
+from tidings.storage.outbox import OutboxStore
 from tidings.storage.publishes import PublishStore
 
 
@@ -30,6 +31,7 @@ class Storage:
         self.publishes = PublishStore(engine, clock=clock)
         self.delivery = DeliveryStore(engine, clock=clock)
         self.gateway_tokens = GatewayTokenStore(engine)
+        self.outbox = OutboxStore(engine, clock=clock)
 
     @property
     def backend(self) -> str:

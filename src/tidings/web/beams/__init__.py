@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tidings.web.beams import devices, publish, status
+from tidings.web.beams import devices, outbox, publish, status
 
-BEAMS_PREFIXES = ("/publish_api/", "/customer_api/", "/user_api/", "/device_api/", "/instances/", "/reporting_api/")
+BEAMS_PREFIXES = ("/publish_api/", "/customer_api/", "/user_api/", "/device_api/", "/instances/", "/reporting_api/",
+                  "/outbox_api/")
 # Browser SDK and service worker call these cross-origin (no cookies): any origin may.
 CORS_PREFIXES = ("/device_api/", "/instances/", "/reporting_api/")
 CORS_HEADERS = {
@@ -42,6 +43,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for api in ("customer_api", "user_api"):
         router.add_delete(f"/{api}/v1/instances/{{instance_id}}/users/{{user_id:.+}}", publish.delete_user,
                           name=f"beams.{api}.delete_user")
+    router.add_get("/outbox_api/v1/instances/{instance_id}/notifications", outbox.list_notifications,
+                   name="beams.outbox")
     router.add_post("/reporting_api/v2/instances/{instance_id}/events", devices.report_event, name="beams.report")
     # The device API with its /device_api/v1 prefix, and without it (Android's override style).
     for base, tag in (("/device_api/v1/instances/{instance_id}", "v1"), ("/instances/{instance_id}", "bare")):
