@@ -15,6 +15,7 @@ from tidings.storage.delivery import ActivePublish, Claimed, DeliveryResult, Del
 from tidings.storage.devices import DeviceStore
 from tidings.storage.gateway_tokens import GatewayToken, GatewayTokenStore
 from tidings.storage.instances import InstanceStore
+from tidings.storage.mailbox import MailboxStore
 from tidings.storage.publishes import PublishStore
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "GatewayTokenStore",
     "InstanceStore",
     "InterestResult",
+    "MailboxStore",
     "PublishProgress",
     "PublishStore",
     "Reschedule",
