@@ -19,7 +19,7 @@ from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
 from tidings.config import Settings
-from tidings.delivery import start_delivery
+from tidings.delivery import HubChannels, start_delivery
 from tidings.errors import ConfigError
 from tidings.events import EventStream
 from tidings.metrics import Metrics
@@ -146,7 +146,8 @@ async def start(settings: Settings) -> Stack:
     pinger = loop.create_task(
         keepalive.run(hub, ctx.registry, settings.activity_timeout, settings.pong_timeout, settings.app_cache_ttl)
     )
-    delivery = start_delivery(settings, storage, stream)  # Beams delivery workers (settings.delivery_workers)
+    # Beams delivery workers (settings.delivery_workers); the hub lets them route to signed-in users.
+    delivery = start_delivery(settings, storage, stream, channels=HubChannels(hub))
 
     async def stop() -> None:
         log.info("shutting down")

@@ -121,10 +121,17 @@ def show(publish_id: str, instance_id: str | None, as_json: bool, data_dir: Path
         click.echo(json.dumps(status, indent=2))
         return
     devices, reports = status["devices"], status["reports"]
+    routing = status.get("routing")
+    routed = [] if routing is None else [
+        ("socket", f"{routing['socket']} user(s) signed in: sent over Channels, not pushed"),
+        ("pushed", f"{routing['push']} user(s) not signed in: pushed to their devices"),
+        ("undecided", f"{routing['pending']} user(s) not reached yet"),
+    ]
     echo_pairs([
         ("publish_id", status["publishId"]),
         ("status", status["status"]),
         (status["kind"], ", ".join(status["targets"])),
+        *routed,
         ("sent", str(devices["sent"])),
         ("failed", str(devices["failed"])),
         ("removed", f"{devices['removed']} (dead tokens, devices deleted)"),

@@ -9,6 +9,7 @@ See worker.py for the scheduling and the guarantees (at least once, across crash
 
 from tidings.delivery.policy import DeliveryConfig, backoff
 from tidings.delivery.pool import WorkerPool
+from tidings.delivery.routing import HubChannels, UserChannels
 from tidings.delivery.service import DeliveryService, start_delivery
 from tidings.delivery.worker import DeliveryWorker, new_worker_id
 
@@ -16,6 +17,8 @@ __all__ = [
     "DeliveryConfig",
     "DeliveryService",
     "DeliveryWorker",
+    "HubChannels",
+    "UserChannels",
     "WorkerPool",
     "backoff",
     "new_worker_id",

@@ -12,6 +12,7 @@ from tidings.beams.models import Platform
 from tidings.config import Settings
 from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.pool import WorkerPool
+from tidings.delivery.routing import UserChannels
 from tidings.events import EventStream
 from tidings.providers.base import Provider
 from tidings.providers.registry import build_providers, close_providers
@@ -38,11 +39,20 @@ class DeliveryService:
 
 
 def start_delivery(
-    settings: Settings, storage: Storage, stream: EventStream, *, workers: int | None = None
+    settings: Settings,
+    storage: Storage,
+    stream: EventStream,
+    *,
+    workers: int | None = None,
+    channels: UserChannels | None = None,
 ) -> DeliveryService:
-    """Start `workers` (default `settings.delivery_workers`) delivery workers on the running loop."""
+    """Start `workers` (default `settings.delivery_workers`) delivery workers on the running loop. `channels`
+    (the hub, through routing.HubChannels) lets them route publishes carrying `channels` to signed-in users;
+    without it every user of such a publish is pushed."""
     count = settings.delivery_workers if workers is None else workers
     providers = build_providers(settings, storage.gateway_tokens) if count else {}
-    pool = WorkerPool(storage, providers, count, DeliveryConfig.from_settings(settings), stream=stream)
+    pool = WorkerPool(
+        storage, providers, count, DeliveryConfig.from_settings(settings), stream=stream, channels=channels
+    )
     pool.start()
     return DeliveryService(pool, providers)

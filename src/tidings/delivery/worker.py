@@ -31,7 +31,9 @@ from datetime import datetime, timedelta
 
 from tidings.beams import events as ev
 from tidings.beams.models import Device, Instance, Platform, Publish
+from tidings.beams.validation.publish import routed_event
 from tidings.delivery.policy import DeliveryConfig
+from tidings.delivery.routing import Router, RoutingConfig, UserChannels
 from tidings.delivery.send import Sender
 from tidings.errors import StorageError
 from tidings.log import bound
@@ -66,6 +68,7 @@ class DeliveryWorker:
         config: DeliveryConfig | None = None,
         *,
         stream: ev.EventStream | None = None,
+        channels: UserChannels | None = None,
         wake: asyncio.Event | None = None,
         worker_id: str | None = None,
         clock: Clock = utcnow,
@@ -93,6 +96,11 @@ class DeliveryWorker:
         self._publishes: dict[str, Publish] = {}
         self._instances: dict[str, tuple[Instance | None, float]] = {}
         self.batches = 0  # claimed so far (tests and logs)
+        # Routed publishes (a `channels` object): per user, the event over the socket or the push (routing.py).
+        self._router = Router(
+            self._store.routes, storage.apps.get_by_instance, channels, self.id,
+            RoutingConfig(lease_seconds=self._config.lease_seconds), self._emit,
+        )
 
     @property
     def in_flight(self) -> int:
@@ -161,6 +169,9 @@ class DeliveryWorker:
         expanded_one = False
         turn: list[ActivePublish] = []
         for publish in sorted(active, key=lambda a: (self._served.get(a.instance_id, 0), a.created_at, a.id)):
+            if publish.stale_routes:
+                with publish_ids(publish):
+                    progressed |= await self._resend(publish, now)
             if not publish.expanded:
                 if expanded_one:
                     continue  # one page per step: expansion is cheap next to sending, not free
@@ -186,13 +197,32 @@ class DeliveryWorker:
             if await self._store.finish(active.id, now):
                 self._finished(active)
             return True
-        expansion = await self._store.expand(active.id, self._config.page_size, now)
-        if expansion is None:
-            return False
-        if expansion.first:
+        publish = await self._publish(active.id)
+        routed = routed_event(publish.payload) if publish is not None else None
+        if routed is not None:
+            decided = await self._router.route(active, routed, now)
+            if decided is None:
+                return False
+            first, complete = decided.first, decided.complete
+        else:
+            expansion = await self._store.expand(active.id, self._config.page_size, now)
+            if expansion is None:
+                return False
+            first, complete = expansion.first, expansion.complete
+        if first:
             log.info("worker %s started %s", self.id, active.id)
             self._emit(ev.BeamsPublishStarted(active.instance_id, active.id, resumed=False))
-        if expansion.complete and await self._store.finish_if_complete(active.id, now):
+        if complete and await self._store.finish_if_complete(active.id, now):
+            self._finished(active)
+        return True
+
+    async def _resend(self, active: ActivePublish, now: datetime) -> bool:
+        """Socket routes a dead (or refused) sender left unsent: over the socket again (routing.py)."""
+        publish = await self._publish(active.id)
+        routed = routed_event(publish.payload) if publish is not None else None
+        if routed is None or not await self._router.resend(active, routed, now):
+            return False
+        if active.expanded and await self._store.finish_if_complete(active.id, self._clock()):
             self._finished(active)
         return True
 

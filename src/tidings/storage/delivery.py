@@ -46,14 +46,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.beams.models import Device, Platform, Publish
+from tidings.beams.validation.publish import routed_event
 from tidings.storage.apps import Clock, utcnow
 from tidings.storage.beams import as_utc
 from tidings.storage.devices import target_page
 from tidings.storage.engine import for_writes, translate_errors
 from tidings.storage.publishes import publish_from_row
+from tidings.storage.routes import RouteStore, RoutingCounts, stale_socket, undelivered_socket
 from tidings.storage.schema import beams_deliveries as deliveries_table
 from tidings.storage.schema import beams_devices as devices_table
 from tidings.storage.schema import beams_publishes as publishes_table
+from tidings.storage.schema import beams_routes as routes_table
 
 DeliveryOutcome = Literal["sent", "failed", "removed", "skipped"]
 OUTCOMES: tuple[DeliveryOutcome, ...] = ("sent", "failed", "removed", "skipped")
@@ -62,6 +65,7 @@ PublishState = Literal["queued", "running", "done"]
 p = publishes_table.c
 d = deliveries_table.c
 dev = devices_table.c
+rt = routes_table.c
 
 # A literal, not a bound parameter: SQLite uses a partial index only when the query repeats its WHERE verbatim.
 PENDING = text("beams_deliveries.outcome = 'pending'")
@@ -106,7 +110,8 @@ class ActivePublish:
     created_at: datetime
     started_at: datetime | None
     expanded: bool
-    drained: bool = False  # no row pending: done once expanded
+    drained: bool = False  # no row pending (nor a socket route unsent): done once expanded
+    stale_routes: bool = False  # routed: socket routes whose sender's lease ran out unsent (storage/routes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,7 @@ class PublishProgress:
     finished_at: datetime | None
     devices: dict[DeliveryOutcome, int]  # every final outcome present, 0 when none
     pending: int  # targeted devices without a final result yet
+    routing: RoutingCounts | None = None  # routed publishes (a `channels` object): users per route
 
 
 class DeliveryStore:
@@ -141,17 +147,23 @@ class DeliveryStore:
         self._engine = engine
         self._writer = for_writes(engine)  # begin() on it: the transactions that write
         self._clock = clock
+        self.routes = RouteStore(engine, clock=clock)  # routed publishes: the users' routes
 
     async def active(self, now: datetime, limit: int = 500) -> list[ActivePublish]:
         """Unfinished publishes that have something to do now, oldest first: not expanded yet, with rows due
-        and not leased, or with no pending row left (finished by `finish_if_complete`)."""
+        and not leased, socket routes to send again, or nothing left to send (finished by `finish_if_complete`)."""
         now = as_utc(now)
         due = select(d.publish_id).where(d.publish_id == p.id, PENDING, d.next_at <= now, _unleased(now))
         anything = select(d.publish_id).where(d.publish_id == p.id, PENDING)
-        drained = not_(exists(anything))
+        unsent = select(rt.publish_id).where(rt.publish_id == p.id, undelivered_socket())
+        stale = exists(select(rt.publish_id).where(rt.publish_id == p.id, stale_socket(now)))
+        drained = and_(not_(exists(anything)), not_(exists(unsent)))
         query = (
-            select(p.id, p.instance_id, p.created_at, p.started_at, p.expanded, drained.label("drained"))
-            .where(UNFINISHED, or_(p.expanded == false(), exists(due), drained))
+            select(
+                p.id, p.instance_id, p.created_at, p.started_at, p.expanded, drained.label("drained"),
+                stale.label("stale"),
+            )
+            .where(UNFINISHED, or_(p.expanded == false(), exists(due), drained, stale))
             .order_by(p.created_at, p.id)
             .limit(limit)
         )
@@ -160,7 +172,8 @@ class DeliveryStore:
                 rows = (await conn.execute(query)).all()
         return [
             ActivePublish(
-                r.id, r.instance_id, as_utc(r.created_at), _maybe_utc(r.started_at), bool(r.expanded), bool(r.drained)
+                r.id, r.instance_id, as_utc(r.created_at), _maybe_utc(r.started_at), bool(r.expanded), bool(r.drained),
+                bool(r.stale),
             )
             for r in rows
         ]
@@ -328,11 +341,13 @@ class DeliveryStore:
         return written if written >= 0 else len(final)  # some drivers do not count executemany rows
 
     async def finish_if_complete(self, publish_id: str, now: datetime | None = None) -> bool:
-        """Mark the publish done if it is expanded and no row is pending; True if this call finished it."""
+        """Mark the publish done if it is expanded, no row is pending and every socket route (routed publishes) is
+        sent; True if this call finished it."""
         left = select(d.publish_id).where(d.publish_id == publish_id, PENDING)
+        unsent = select(rt.publish_id).where(rt.publish_id == publish_id, undelivered_socket())
         stmt = (
             update(publishes_table)
-            .where(p.id == publish_id, p.status == "running", p.expanded, not_(exists(left)))
+            .where(p.id == publish_id, p.status == "running", p.expanded, not_(exists(left)), not_(exists(unsent)))
             .values(status="done", finished_at=as_utc(now or self._clock()), lease_owner=None, lease_until=None)
         )
         with translate_errors("finishing a publish"):
@@ -362,13 +377,16 @@ class DeliveryStore:
                     return None
                 counts = {outcome: int(n) for outcome, n in (await conn.execute(counts_query)).all()}
         m = row._mapping
+        publish = publish_from_row(row)
+        routing = await self.routes.counts(publish_id) if routed_event(publish.payload) is not None else None
         return PublishProgress(
-            publish=publish_from_row(row),
+            publish=publish,
             state=m["status"],
             started_at=_maybe_utc(m["started_at"]),
             finished_at=_maybe_utc(m["finished_at"]),
             devices={outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
             pending=counts.get("pending", 0),
+            routing=routing,
         )
 
     async def next_due(self) -> datetime | None:

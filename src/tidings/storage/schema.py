@@ -172,15 +172,20 @@ beams_deliveries = Table(
 
 # User-first delivery: one row per user of a routed publish (its body carries `channels`), written when the worker
 # reaches the user and decides, once: "socket" (the user was signed in on the linked app) or "push". A socket
-# route is delivered_at once the event went out on `#server-to-user-{id}`; a push route's devices have rows in
-# beams_deliveries. Decided before acting, so a retry repeats the decision and never takes the other route.
+# route is delivered_at once the event went out on `#server-to-user-{id}` of app_id, by the worker holding its
+# lease (a dead decider's lease runs out and another worker sends it again, over the socket); a push route's
+# devices have rows in beams_deliveries, written in the same transaction as the route. Decided before acting,
+# so a retry repeats the decision and never takes the other route (storage/routes.py).
 beams_routes = Table(
     "beams_routes",
     metadata,
     Column("publish_id", String, ForeignKey("beams_publishes.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", SortKey, primary_key=True),
     Column("route", String, nullable=False),  # socket | push
+    Column("app_id", String, nullable=True),  # socket routes: the linked app checked when deciding
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String, nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
 )
 

@@ -37,8 +37,12 @@ from tidings.beams.validation.publish import (
     MAX_INTERESTS_PER_PUBLISH,
     MAX_USERS_BODY,
     MAX_USERS_PER_PUBLISH,
+    ROUTING,
     PublishRequest,
+    RoutedEvent,
+    check_routing,
     parse_publish,
+    routed_event,
 )
 from tidings.beams.validation.reporting import MAX_REPORTING_BODY, ReportingEvent, parse_reporting_event
 from tidings.beams.validation.request import MAX_JSON_DEPTH, check_content_type, check_path
@@ -58,11 +62,14 @@ __all__ = [
     "MAX_USERS_BODY",
     "MAX_USERS_PER_PUBLISH",
     "PublishRequest",
+    "ROUTING",
+    "RoutedEvent",
     "Registration",
     "ReportingEvent",
     "TokenRule",
     "check_content_type",
     "check_interest",
+    "check_routing",
     "check_path",
     "check_user_id",
     "encode_cursor",
@@ -74,5 +81,6 @@ __all__ = [
     "parse_registration",
     "parse_reporting_event",
     "parse_token",
+    "routed_event",
     "too_many_interests",
 ]

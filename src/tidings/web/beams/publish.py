@@ -21,6 +21,9 @@ async def _publish(request: web.Request, kind: TargetKind) -> web.Response:
     limit = validation.MAX_USERS_BODY if kind == "users" else validation.MAX_INTERESTS_BODY
     body = await read_body(request, limit)
     parsed = validation.parse_publish(body, request.headers.get("Content-Type"), kind)
+    routed = parsed.routed
+    if routed is not None:  # user-first routing: the linked app must exist and take the event
+        validation.check_routing(routed, await ctx.storage.apps.get_by_instance(inst.id), inst.id)
     publish = Publish(
         id=ids.new_publish_id(), instance_id=inst.id, kind=kind, targets=parsed.targets, payload=parsed.payload
     )

@@ -3,7 +3,8 @@
 - `apps.beams_instance`: the Beams instance whose users are the app's users (unique: one app per instance).
 - `apps.user_mailbox`: seconds an event to a user with no signed-in connection is kept (0: off).
 - `user_mailbox`: the kept events, replayed in id order to the user's next `#server-to-user-` subscription.
-- `beams_routes`: per user of a publish carrying `channels`, the route decided once (socket or push).
+- `beams_routes`: per user of a publish carrying `channels`, the route decided once (socket or push), and for a
+  socket route the app it goes to and the lease of the worker delivering it.
 
 Revision ID: 0005
 Revises: 0004
@@ -50,7 +51,10 @@ def upgrade() -> None:
         sa.Column("publish_id", sa.String(), nullable=False),
         sa.Column("user_id", SortKey, nullable=False),
         sa.Column("route", sa.String(), nullable=False),
+        sa.Column("app_id", sa.String(), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lease_owner", sa.String(), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["publish_id"], ["beams_publishes.id"], name="fk_beams_routes_publish_id_beams_publishes",
