@@ -38,7 +38,7 @@ def build(cls: type[Event]) -> Event:
 
 
 def test_every_event_is_found() -> None:
-    assert len(ALL) == 25 and cev.Published in ALL and bev.BeamsDelivered in ALL
+    assert len(ALL) == 29 and cev.Published in ALL and bev.BeamsDelivered in ALL
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -60,6 +60,7 @@ def test_users_are_named_where_there_is_one() -> None:
     assert named == {
         "ConnectionClosed", "SlowConsumerCut", "SignedIn", "Subscribed", "Unsubscribed", "UserOnline", "UserOffline", "MemberAdded", "MemberRemoved",
         "ClientEventSent", "BeamsDelivered", "BeamsDeviceUserSet", "BeamsNotificationReported",
+        "MailboxKept", "MailboxDropped", "MailboxReplayed", "MailboxExpired",
     }
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from tidings.adapters.base import AdapterUnavailable
 from tidings.adapters.mailbox import Clock, split_expired
-from tidings.adapters.redis import _unavailable
 from tidings.channels import names
 from tidings.channels.apps import App
 from tidings.channels.mailbox import Expired, Kept, Taken, new_entry
@@ -116,6 +117,15 @@ for _, member in ipairs(due) do
 end
 return {#due, out}
 """
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """As the adapter's (adapters/redis.py): Redis errors and timeouts become AdapterUnavailable (HTTP 503)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise AdapterUnavailable(f"Redis did not answer: {exc}") from exc
 
 
 def _encode(entry: Kept) -> str:

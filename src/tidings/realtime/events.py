@@ -156,3 +156,39 @@ class Published(ChannelsEvent):
 class SlowConsumerCut(ChannelsEvent):
     socket_id: str
     user_id: str | None = field(default=None, kw_only=True)  # the user it was signed in as
+
+
+# -- the offline user mailbox (docs/mailbox.md) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxKept(ChannelsEvent):
+    """An event to a user with no `#server-to-user-` subscription anywhere was kept for their next one."""
+
+    user_id: str = field()
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxDropped(ChannelsEvent):
+    """The user's mailbox was full: this many of its oldest entries were dropped to keep a new one."""
+
+    user_id: str = field()
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxReplayed(ChannelsEvent):
+    """A connection's `#server-to-user-` subscription got the user's kept events, in order."""
+
+    user_id: str = field()
+    count: int
+    socket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxExpired(ChannelsEvent):
+    """Kept events of a user whose time was up were dropped, never replayed."""
+
+    user_id: str = field()
+    count: int

@@ -59,6 +59,10 @@ class Fanout:
                 # To every signed-in connection of the user, subscribed to its user channel or not.
                 user_id = names.user_id_of_channel(name)
                 conns = st.users.get(user_id) if st is not None and user_id is not None else None
+                if conns and self.joining:
+                    joining = self.joining.hold_back(app_id, name, Held(frame), except_socket)
+                    if joining:
+                        conns = {sid: c for sid, c in conns.items() if sid not in joining}
                 n = write_all(conns.values(), frame, except_socket) if conns else 0
             else:
                 chan = st.channels.get(name) if st is not None else None

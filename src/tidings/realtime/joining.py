@@ -6,6 +6,10 @@ channel's current subscribers only: the joining connection is not one of them ye
 before its subscription_succeeded. They are held here and replayed right after it, leaving out member
 events the roster snapshot already reflects. (With the local adapter a subscribe never waits: nothing is
 ever held.)
+
+User channels are the exception: their events go to every signed-in connection of the user, subscribed or
+not. A connection joining its user channel of an app with the offline mailbox waits with its socket id: it
+gets the user channel's frames held back too, so the kept events it is about to replay come first.
 """
 
 from __future__ import annotations
@@ -25,33 +29,48 @@ class Held:
     removed: str | None = None  # the frame is member_removed for this user
 
 
+@dataclass(eq=False, slots=True)  # compared by identity: two waiters holding the same frames are not one
+class _Waiter:
+    held: list[Held]
+    socket_id: str | None  # set: a user channel's frames are held back from this connection (see above)
+
+
 class Joining:
     __slots__ = ("_waiting",)
 
     def __init__(self) -> None:
-        self._waiting: dict[tuple[str, str], list[list[Held]]] = {}
+        self._waiting: dict[tuple[str, str], list[_Waiter]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
     @contextmanager
-    def wait(self, app_id: str, channel: str) -> Iterator[list[Held]]:
-        held: list[Held] = []
+    def wait(self, app_id: str, channel: str, socket_id: str | None = None) -> Iterator[list[Held]]:
+        waiter = _Waiter([], socket_id)
         key = (app_id, channel)
-        self._waiting.setdefault(key, []).append(held)
+        self._waiting.setdefault(key, []).append(waiter)
         try:
-            yield held
+            yield waiter.held
         finally:
-            # By identity: two waiters' lists are equal whenever they hold the same frames (both empty,
-            # say), and list.remove would take the first equal one, someone else's.
-            lists = self._waiting[key]
-            del lists[next(i for i, other in enumerate(lists) if other is held)]
-            if not lists:
+            waiters = self._waiting[key]
+            waiters.remove(waiter)
+            if not waiters:
                 del self._waiting[key]
 
     def hold(self, app_id: str, channel: str, item: Held) -> None:
-        for held in self._waiting.get((app_id, channel), ()):
-            held.append(item)
+        for waiter in self._waiting.get((app_id, channel), ()):
+            waiter.held.append(item)
+
+    def hold_back(self, app_id: str, channel: str, item: Held, except_socket: str | None) -> set[str]:
+        """A user channel's frame: held for the connections joining it with their socket id, whose ids are
+        returned (the caller does not write it to them now). `except_socket` is left out, as by the write."""
+        sockets: set[str] = set()
+        for waiter in self._waiting.get((app_id, channel), ()):
+            if waiter.socket_id is not None:
+                sockets.add(waiter.socket_id)
+                if waiter.socket_id != except_socket:
+                    waiter.held.append(item)
+        return sockets
 
     @staticmethod
     def replay(conn: Connection, held: list[Held], members: dict[str, Any] | None) -> None:
