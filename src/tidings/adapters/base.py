@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tidings.adapters.bus import BusMessage
+from tidings.adapters.users import UserState
 from tidings.errors import AdapterError
 
 # A bus message (adapters/bus.py). The sink is called for every message from another node; `own` is True
@@ -36,6 +37,9 @@ class Member:
     user_id: str
     user_info: Any
     limit: int  # the app's max_presence_members: a new user beyond it is refused
+    # Counts-only presence (docs/users.md): the roster is returned only while the channel has at most this many
+    # members (None: always); reading it for every join of a big channel would be quadratic.
+    roster_up_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class Joined:
     full: bool = False  # presence: refused, the roster is at its limit (nothing was changed)
     members: dict[str, Any] = field(default_factory=dict)  # presence: user id -> user_info, after the join
     cached: Cached | None = None  # cache channels: the last event, if it has not expired
+    member_count: int = 0  # presence: distinct members after the join (with or without the roster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class Left:
     count: int  # subscriptions left across the cluster
     last_member: bool = False  # presence: that was the user's last socket in the channel, cluster-wide
     vacated: bool = False  # this leave took the channel's last subscription (not: a dead node's cleaner did)
+    member_count: int = 0  # presence: distinct members after the leave
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,7 @@ class AdapterUnavailable(AdapterError):
     method that talks to the backend raises this, never the backend's own errors; the HTTP API answers 503."""
 
 
-class Adapter(Protocol):
+class Adapter(UserState, Protocol):
     node_id: str
     shared: bool  # False: one process, nothing leaves it (the bus is a no-op)
 

@@ -88,17 +88,55 @@ class Terminate:
 
 
 @dataclass(frozen=True, slots=True)
+class Watchlist:
+    """The backend replaced a signed-in user's watchlist (the live-watchlist API): on every connection."""
+
+    TAG: ClassVar[str] = "wl"
+    app_id: str
+    user_id: str
+    watchlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceCount:
+    """A counts-only presence channel's member count changed: re-read it and tell the local subscribers."""
+
+    TAG: ClassVar[str] = "pcnt"
+    app_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnections:
+    """Close these connections of the user (any node's; per-user connection cap): code and reason given."""
+
+    TAG: ClassVar[str] = "close"
+    app_id: str
+    user_id: str
+    socket_ids: tuple[str, ...]
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reset:
     """This node was declared dead and its share subtracted: drop every connection. Never sent to others."""
 
     TAG: ClassVar[str] = "reset"
 
 
-BusMessage = Publish | ClientEvent | MemberAdded | MemberRemoved | Count | UserStatus | Terminate | Reset
+BusMessage = (
+    Publish | ClientEvent | MemberAdded | MemberRemoved | Count | UserStatus | Terminate | Watchlist | PresenceCount
+    | CloseConnections | Reset
+)
 
 _KINDS: dict[str, type[BusMessage]] = {
-    cls.TAG: cls for cls in (Publish, ClientEvent, MemberAdded, MemberRemoved, Count, UserStatus, Terminate, Reset)
+    cls.TAG: cls for cls in (
+        Publish, ClientEvent, MemberAdded, MemberRemoved, Count, UserStatus, Terminate, Watchlist, PresenceCount,
+        CloseConnections, Reset,
+    )
 }
+_TUPLES = frozenset({"channels", "watchlist", "socket_ids"})  # fields that travel as JSON arrays of strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +168,10 @@ def decode(body: bytes | str) -> Envelope:
         raise BadMessage(f"unknown kind or envelope: {str(tag)[:20]!r}")
     if len(values) != len(cls.__match_args__):
         raise BadMessage(f"{cls.TAG}: expected {len(cls.__match_args__)} fields, got {len(values)}")
-    if cls is Publish:
-        values[2] = tuple(values[2]) if isinstance(values[2], list) else values[2]
+    values = [
+        tuple(v) if name in _TUPLES and isinstance(v, list) else v
+        for name, v in zip(cls.__match_args__, values, strict=True)
+    ]
     message = cls(*values)
     _check(message)
     return Envelope(node, seq, message)
@@ -143,9 +183,9 @@ def _check(message: BusMessage) -> None:
         value = getattr(message, name)
         if name == "user_info":
             continue
-        if name == "channels":
+        if name in _TUPLES:
             ok = isinstance(value, tuple) and all(isinstance(c, str) for c in value)
-        elif name == "count":
+        elif name in ("count", "code"):
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif name == "online":
             ok = isinstance(value, bool)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tidings.adapters.base import Cached, ChannelInfo, Joined, Left, Member, Message, Sink
+from tidings.adapters.users_local import LocalUserState
 
 
 @dataclass(slots=True)
@@ -21,7 +22,7 @@ class _Entry:
     expires_at: float
 
 
-class LocalAdapter:
+class LocalAdapter(LocalUserState):
     shared = False
 
     def __init__(self, *, cache_ttl: float = 1800.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -33,6 +34,7 @@ class LocalAdapter:
         self._presence: dict[tuple[str, str], dict[str, list[Any]]] = {}
         self._users: dict[tuple[str, str], int] = {}
         self._cache: dict[tuple[str, str], _Entry] = {}
+        self.init_user_state()
 
     async def start(self, sink: Sink) -> None:
         return None
@@ -62,9 +64,11 @@ class LocalAdapter:
                 first = True
             else:
                 entry[0] += 1
-            members = {uid: e[1] for uid, e in roster.items()}
+            if member.roster_up_to is None or len(roster) <= member.roster_up_to:
+                members = {uid: e[1] for uid, e in roster.items()}
         count = self._counts[key] = self._counts.get(key, 0) + 1
-        return Joined(count, first, False, members, await self.cached(app_id, channel) if cache else None)
+        return Joined(count, first, False, members, await self.cached(app_id, channel) if cache else None,
+                      member_count=len(self._presence.get(key, ())))
 
     async def leave(self, app_id: str, channel: str, user_id: str | None) -> Left:
         key = (app_id, channel)
@@ -79,14 +83,15 @@ class LocalAdapter:
                     last = True
                     if not roster:
                         del self._presence[key]
+        members = len(self._presence.get(key, ()))
         if key not in self._counts:
-            return Left(0, last)
+            return Left(0, last, member_count=members)
         count = self._counts[key] - 1
         if count <= 0:
             del self._counts[key]
-            return Left(0, last, vacated=True)
+            return Left(0, last, vacated=True, member_count=members)
         self._counts[key] = count
-        return Left(count, last)
+        return Left(count, last, member_count=members)
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         return {uid: e[1] for uid, e in self._presence.get((app_id, channel), {}).items()}
@@ -104,6 +109,8 @@ class LocalAdapter:
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
         key = (app_id, user_id)
         n = self._users[key] = self._users.get(key, 0) + 1
+        if n == 1:
+            self.user_came_online(app_id, user_id)
         return n == 1, {w for w in watchlist if (app_id, w) in self._users}
 
     async def online(self, app_id: str, user_ids: tuple[str, ...]) -> set[str]:
@@ -115,6 +122,7 @@ class LocalAdapter:
         if n > 0:
             self._users[key] = n
             return False
+        self.user_went_offline(app_id, user_id)
         return self._users.pop(key, None) is not None
 
     async def set_cached(self, app_id: str, channel: str, event: str, data: str) -> None:

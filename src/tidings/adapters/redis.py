@@ -7,6 +7,9 @@ Keys (prefix `p`, default "tidings"):
   p:a:<app>:pn:<channel>        HASH user -> sockets in that presence channel
   p:a:<app>:pi:<channel>        HASH user -> user_info (JSON)
   p:a:<app>:users               HASH user -> signed-in connections
+  p:a:<app>:online              ZSET user (score 0): the users hash's keys in order, to page through them
+  p:a:<app>:since               HASH user -> Unix time their first current connection signed in
+  (users_scripts.py lists the keys of the per-user guard rails and the cluster-wide connection quota)
   p:a:<app>:cache:<channel>     STRING the last event of a cache channel, with a TTL
   p:n:<node>:{counts,presence,users}  this node's share of the three counters above (see scripts.py)
   p:cleanup:<node>              SET NX lock: one survivor cleans a dead node
@@ -47,6 +50,7 @@ from tidings.adapters.base import (
     Message,
     Sink,
 )
+from tidings.adapters.users_redis import RedisUserState
 
 log = logging.getLogger("tidings.adapters.redis")
 
@@ -70,7 +74,7 @@ def _keepalive_options() -> dict[int, int]:
     return {getattr(socket, name): v for name, v in wanted.items() if hasattr(socket, name)}
 
 
-class RedisAdapter:
+class RedisAdapter(RedisUserState):
     shared = True
 
     def __init__(
@@ -118,6 +122,7 @@ class RedisAdapter:
         self._heartbeat = r.register_script(scripts.HEARTBEAT)
         self._dead = r.register_script(scripts.DEAD)
         self._cleanup = r.register_script(scripts.CLEANUP)
+        self.init_user_state()
         # Bus messages not yet confirmed by Redis, oldest first; removed only once a publish went through.
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
@@ -345,6 +350,7 @@ class RedisAdapter:
         out = await self._cleanup(
             keys=[self._nodes, f"{base}:counts", f"{base}:presence", f"{base}:users"], args=[self.prefix, node]
         )
+        await self.clean_user_state(node)
         if node != self.node_id:
             log.warning("node %s is dead: removed its %d presence/count/user entries", node, len(out) // 4)
             self.cleaned.append(node)
@@ -378,29 +384,31 @@ class RedisAdapter:
         a = self._a(app_id)
         user = member.user_id if member is not None else ""
         info = orjson.dumps(member.user_info).decode() if member is not None else ""
+        roster_up_to = -1 if member is None or member.roster_up_to is None else member.roster_up_to
         with _unavailable():
-            count, first, full, flat, cached, ttl = await self._join(
+            count, first, full, flat, cached, ttl, member_count = await self._join(
                 keys=[f"{a}:counts", f"{self._mine}:counts", f"{a}:pn:{channel}", f"{a}:pi:{channel}",
                       f"{self._mine}:presence", f"{a}:cache:{channel}"],
                 args=[channel, f"{app_id}\n{channel}", "1" if member else "0", user, info,
-                      member.limit if member else 0, f"{app_id}\n{channel}\n{user}", "1" if cache else "0"],
+                      member.limit if member else 0, f"{app_id}\n{channel}\n{user}", "1" if cache else "0",
+                      roster_up_to],
             )
         if full:
-            return Joined(int(count), full=True)
+            return Joined(int(count), full=True, member_count=int(member_count))
         members = {flat[i]: orjson.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return Joined(int(count), bool(first), False, members, _cached(cached, ttl))
+        return Joined(int(count), bool(first), False, members, _cached(cached, ttl), int(member_count))
 
     async def leave(self, app_id: str, channel: str, user_id: str | None) -> Left:
         a = self._a(app_id)
         user = user_id or ""
         with _unavailable():
-            count, last, vacated = await self._leave(
+            count, last, vacated, member_count = await self._leave(
                 keys=[f"{a}:counts", f"{self._mine}:counts", f"{a}:pn:{channel}", f"{a}:pi:{channel}",
                       f"{self._mine}:presence"],
                 args=[channel, f"{app_id}\n{channel}", "1" if user_id is not None else "0", user,
                       f"{app_id}\n{channel}\n{user}"],
             )
-        return Left(int(count), bool(last), bool(vacated))
+        return Left(int(count), bool(last), bool(vacated), int(member_count))
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         with _unavailable():
@@ -431,8 +439,9 @@ class RedisAdapter:
 
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
         with _unavailable():
+            a = self._a(app_id)
             first, online = await self._sign_in(
-                keys=[f"{self._a(app_id)}:users", f"{self._mine}:users"],
+                keys=[f"{a}:users", f"{self._mine}:users", f"{a}:online", f"{a}:since"],
                 args=[user_id, f"{app_id}\n{user_id}", *watchlist],
             )
         return bool(first), set(online)
@@ -446,8 +455,10 @@ class RedisAdapter:
 
     async def sign_out(self, app_id: str, user_id: str) -> bool:
         with _unavailable():
+            a = self._a(app_id)
             last = await self._sign_out(
-                keys=[f"{self._a(app_id)}:users", f"{self._mine}:users"], args=[user_id, f"{app_id}\n{user_id}"]
+                keys=[f"{a}:users", f"{self._mine}:users", f"{a}:online", f"{a}:since"],
+                args=[user_id, f"{app_id}\n{user_id}"],
             )
         return bool(last)
 

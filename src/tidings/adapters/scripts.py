@@ -9,13 +9,14 @@ names never contain a newline; a user id may, so it is always the last part).
 
 # KEYS: counts, node counts, presence sockets, presence info, node presence, cache
 # ARGV: channel, node counts field, is presence ("1"/"0"), user, info json, limit, node presence field,
-#       want cache ("1"/"0")
+#       want cache ("1"/"0"), roster only up to this many members (-1: always)
 JOIN = """
 local first = 0
 if ARGV[3] == '1' then
   local n = tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '0')
-  if n == 0 and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[6]) then
-    return {tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0'), 0, 1, {}, '', 0}
+  local size = redis.call('HLEN', KEYS[3])
+  if n == 0 and size >= tonumber(ARGV[6]) then
+    return {tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0'), 0, 1, {}, '', 0, size}
   end
   redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
   redis.call('HINCRBY', KEYS[5], ARGV[7], 1)
@@ -27,22 +28,32 @@ end
 local count = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 local members = {}
-if ARGV[3] == '1' then members = redis.call('HGETALL', KEYS[4]) end
+local size = 0
+if ARGV[3] == '1' then
+  size = redis.call('HLEN', KEYS[4])
+  local up_to = tonumber(ARGV[9])
+  if up_to < 0 or size <= up_to then members = redis.call('HGETALL', KEYS[4]) end
+end
 local cached = ''
 local ttl = 0
 if ARGV[8] == '1' then
   cached = redis.call('GET', KEYS[6]) or ''
   if cached ~= '' then ttl = redis.call('PTTL', KEYS[6]) end
 end
-return {count, first, 0, members, cached, ttl}
+return {count, first, 0, members, cached, ttl, size}
 """
 
 # A node only takes back what it put in: after a survivor cleaned it up (it was thought dead), its
 # leaves change nothing shared.
 # KEYS: counts, node counts, presence sockets, presence info, node presence
 # ARGV: channel, node counts field, is presence, user, node presence field
+# Returns {count, last member, vacated, members left}.
 LEAVE = """
 local last = 0
+local function size()
+  if ARGV[3] == '1' then return redis.call('HLEN', KEYS[4]) end
+  return 0
+end
 if ARGV[3] == '1' then
   local mine = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '0')
   if mine > 0 then
@@ -57,21 +68,27 @@ if ARGV[3] == '1' then
 end
 local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 if mine == 0 then
-  return {tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0'), last, 0}
+  return {tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0'), last, 0, size()}
 end
 if mine == 1 then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HINCRBY', KEYS[2], ARGV[2], -1) end
 local count = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if count <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return {0, last, 1}
+  return {0, last, 1, size()}
 end
-return {count, last, 0}
+return {count, last, 0, size()}
 """
 
-# KEYS: users, node users. ARGV: user, node users field, watched user ids...
+# The online ZSET and since HASH mirror the users hash (who is online, since when: docs/users.md).
+# KEYS: users, node users, online, since. ARGV: user, node users field, watched user ids...
 SIGN_IN = """
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if n == 1 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  redis.call('HSET', KEYS[4], ARGV[1], t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+end
 local online = {}
 for i = 3, #ARGV do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then table.insert(online, ARGV[i]) end
@@ -79,7 +96,7 @@ end
 return {n == 1 and 1 or 0, online}
 """
 
-# KEYS: users, node users. ARGV: user, node users field
+# KEYS: users, node users, online, since. ARGV: user, node users field
 SIGN_OUT = """
 local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 if mine == 0 then return 0 end
@@ -87,6 +104,8 @@ if mine == 1 then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HINCRBY'
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
   return 1
 end
 return 0
@@ -148,6 +167,8 @@ for i = 1, #users, 2 do
   local n = redis.call('HINCRBY', key, user, -tonumber(users[i + 1]))
   if n <= 0 then
     redis.call('HDEL', key, user)
+    redis.call('ZREM', p .. ':a:' .. app .. ':online', user)
+    redis.call('HDEL', p .. ':a:' .. app .. ':since', user)
     table.insert(out, 'u'); table.insert(out, app); table.insert(out, user); table.insert(out, '')
   end
 end
