@@ -15,6 +15,7 @@ from tidings import __version__
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.config import Settings
+from tidings.console.setup import Token
 from tidings.providers import outbox
 
 
@@ -139,3 +140,17 @@ def _outbox_lines(instance: Instance) -> list[str]:
         f"  tidings instances configure {instance.id} --outbox && tidings outbox {instance.id} --follow",
         "",
     ]
+
+
+def console_banner(base_url: str, token: Token) -> str:
+    """The console's address; with the token in the link (a fragment: never sent to a server or logged) only on
+    the start that generated it."""
+    if token.created:
+        return "\n".join([
+            "Live console (token generated and kept in " + token.source + "):",
+            f"  {base_url}/console/login#token={token.value}",
+            f"  tidings tail --url {base_url} --app <app id>",
+            "",
+        ])
+    where = f"token in {token.source}" if token.source.endswith("console-token") else f"token from {token.source}"
+    return f"Live console: {base_url}/console  ({where})\n"

@@ -61,6 +61,23 @@ class Settings(BaseSettings):
         "(development only)",
     )
 
+    console_token: SecretStr | None = Field(
+        default=None,
+        description="Token of the live console at /console and of `tidings tail` (off when unset, or set to an empty "
+        "value; the embedded default generates one on first start, kept in <data_dir>/console-token)",
+    )
+    console_timeline_events: int = Field(
+        default=200, ge=1, le=10_000, description="Events kept per user for the console's per-user timeline"
+    )
+    console_timeline_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024 * 1024,
+        description="Bytes of timelines kept in memory on one node (least recently active users dropped first)",
+    )
+    console_timeline_ttl: float = Field(
+        default=7 * 86400.0, gt=0,
+        description="Seconds a user's timeline is kept in Redis after their last event (scale-out)",
+    )
+
     default_instance_id: str | None = Field(
         default=None,
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",

@@ -82,6 +82,7 @@ def _register() -> None:
     from tidings.cli.instances import instances, token
     from tidings.cli.outbox import outbox
     from tidings.cli.publishes import publish, publishes
+    from tidings.cli.tail import tail
     from tidings.cli.webhooks import webhooks  # registers itself under `apps`
     from tidings.cli.worker import worker
 
@@ -92,6 +93,7 @@ def _register() -> None:
     main.add_command(worker)
     main.add_command(publish)
     main.add_command(publishes)
+    main.add_command(tail)
     main.add_command(outbox)
 
 
