@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from tidings.adapters import AdapterUnavailable, open_adapter
-from tidings.banner import app_secret_source, banner, beams_banner, instance_secret_source
+from tidings.banner import app_secret_source, banner, beams_banner, console_banner, instance_secret_source
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
 from tidings.config import Settings
+from tidings.console import web as console_web
+from tidings.console.setup import ConsoleRuntime, start_console
 from tidings.delivery import HubChannels, start_delivery
 from tidings.errors import ConfigError
 from tidings.events import EventStream
@@ -57,6 +59,7 @@ class Stack:
     instance: Instance
     instance_created: bool
     stop: Callable[[], Awaitable[None]]
+    console: ConsoleRuntime | None = None  # the live console, when a token is configured (or generated)
 
 
 async def serve(settings: Settings) -> None:
@@ -75,6 +78,8 @@ async def serve(settings: Settings) -> None:
     print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
                        allow_private_push=settings.push_allow_private_networks,
                        secret_from=instance_secret_source(settings)), flush=True)
+    if stack.console is not None:
+        print(console_banner(f"{scheme}://{host}:{port}", stack.console.token), flush=True)
     log.info("listening on %s:%s", settings.host, port)
 
     stop = asyncio.Event()
@@ -130,7 +135,10 @@ async def start(settings: Settings) -> Stack:
     webhooks = start_webhooks(stream, storage, metrics=metrics, apps=ctx.registry.known, instances=ctx.instances)
 
     ws_server = WsServer(ctx)
+    console = await start_console(settings, stream, adapter.node_id)
     application = build_app(ctx)
+    if console is not None:
+        console_web.register(application, console.console, console.auth)
     application[WS_SERVER] = ws_server  # for upgrades on kept-alive connections (web/ws.py)
     runner = web.AppRunner(application, access_log=None, handle_signals=False)
     await runner.setup()
@@ -156,13 +164,17 @@ async def start(settings: Settings) -> Stack:
         server.close()  # no new connections
         await _close_all(hub, settings.shutdown_grace)
         await ws_server.drain(5.0)
+        if console is not None:
+            console.console.close_all()  # open streams end, so the HTTP server's shutdown does not wait for them
         await runner.cleanup()
         await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
         await adapter.close()  # after the connections: their leaves are recorded, then our share is removed
         await webhooks.close()
+        if console is not None:
+            await console.close()
         await storage.close()
 
-    return Stack(ctx, port, app, created, instance, instance_created, stop)
+    return Stack(ctx, port, app, created, instance, instance_created, stop, console)
 
 
 async def _close_all(hub: Hub, grace: float) -> None:
