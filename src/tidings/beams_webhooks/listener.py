@@ -4,7 +4,9 @@ Sources (all on the one event stream, see beams/events.py):
 
 - v1.PublishToUsersAttempt: the delivery pipeline's BeamsPublishStarted / BeamsDelivered / BeamsPublishFinished.
   The per-device results of a publish to users are folded into one small per-user state as they are emitted,
-  and summarised when the publish finishes.
+  and summarised when the publish finishes. A routed publish (its body carried `channels`, docs/routing.md)
+  also folds BeamsUserRouted: its users sent the event over Channels are listed in
+  `users_delivered_to_channels` (a Tidings extension), the others as Beams lists them.
 - v1.UserNotificationAcknowledgement / v1.UserNotificationOpen: BeamsNotificationReported (the reporting API),
   for publishes to users only, once per (publish, device, event): the mobile SDKs retry reports.
 
@@ -26,13 +28,14 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from tidings.beams import events as ev
 from tidings.beams.models import Device, Instance, Publish
+from tidings.beams.validation.publish import routed_event
 from tidings.beams_webhooks import payloads
 from tidings.beams_webhooks.settings import (
     PUBLISH_TO_USERS_ATTEMPT,
@@ -51,12 +54,14 @@ InstanceLookup = Callable[[str], Awaitable[Instance | None]]
 PublishLookup = Callable[[str, str], Awaitable[Publish | None]]  # instance id, publish id
 DeviceLookup = Callable[[str, str], Awaitable[Device | None]]  # instance id, device id
 UserDeviceCount = Callable[[str, str], Awaitable[int]]  # instance id, user id
+RouteLookup = Callable[[str], Awaitable[Mapping[str, str]]]  # publish id -> user -> "socket" | "push"
 
 RETRY = Retry((10.0, 30.0, 120.0, 300.0), max_retries=4)  # Pusher's schedule: up to four retries
 TIMEOUT = 3.0  # Pusher: "respond ... with a 2XX status code within three seconds"
 
-# Per-user state of a publish to users, ordered: a better outcome on another device wins.
-_NONE, _FAILED, _SENT = 0, 1, 2
+# Per-user state of a publish to users, ordered: a better outcome on another device wins. _SOCKET: routed to the
+# user's signed-in connections (then none of their devices was targeted).
+_NONE, _FAILED, _SENT, _SOCKET = 0, 1, 2, 3
 _STATE = {"sent": _SENT, "failed": _FAILED}  # "removed" (dead token) and "skipped" reached no gateway
 
 
@@ -70,6 +75,7 @@ class _Attempt:
     users: dict[str, int] = field(default_factory=dict)
     # Some results may be missing: another worker started the publish, or an event was dropped.
     partial: bool = False
+    routed: bool = False  # the body carried `channels`: users are routed to Channels or pushed
 
     def add(self, user_id: str | None, outcome: str) -> None:
         if user_id is None:
@@ -77,6 +83,10 @@ class _Attempt:
         state = _STATE.get(outcome, _NONE)
         if state > self.users.get(user_id, -1):
             self.users[user_id] = state
+
+    def routed_to(self, user_id: str, route: str) -> None:
+        if route == "socket":
+            self.users[user_id] = _SOCKET
 
 
 class BeamsWebhooks:
@@ -88,6 +98,7 @@ class BeamsWebhooks:
         user_devices: UserDeviceCount,
         outbox: Sink,
         *,
+        routes: RouteLookup | None = None,
         max_queue: int = 10_000,
         max_tracked: int = 1_000,
         max_age: float = 3600.0,
@@ -101,6 +112,7 @@ class BeamsWebhooks:
         self._devices = devices
         self._user_devices = user_devices
         self._outbox = outbox
+        self._routes = routes  # routed publishes whose results were partly emitted elsewhere
         self._queue: deque[ev.BeamsEvent] = deque()
         self._max_queue = max_queue
         self._wake = asyncio.Event()
@@ -130,6 +142,13 @@ class BeamsWebhooks:
             if attempt is not None:
                 attempt.add(event.user_id, event.outcome)
                 return
+        elif isinstance(event, ev.BeamsUserRouted):
+            if event.publish_id in self._ignored:
+                return
+            attempt = self._tracked.get(event.publish_id)
+            if attempt is not None:
+                attempt.routed_to(event.user_id, event.route)
+                return
         elif isinstance(event, ev.BeamsPublishFinished | ev.BeamsPublishStarted):
             if event.publish_id in self._ignored:
                 return
@@ -139,7 +158,7 @@ class BeamsWebhooks:
 
     def _enqueue(self, event: ev.BeamsEvent) -> None:
         if len(self._queue) >= self._max_queue:
-            if isinstance(event, ev.BeamsDelivered | ev.BeamsPublishStarted):
+            if isinstance(event, ev.BeamsDelivered | ev.BeamsPublishStarted | ev.BeamsUserRouted):
                 self._mark_partial(event.publish_id)
             self._outbox.dropped("beams", event.instance_id, "queue full")
             return
@@ -175,7 +194,9 @@ class BeamsWebhooks:
         if isinstance(event, ev.BeamsNotificationReported):
             await self._reported_event(event)
             return
-        assert isinstance(event, ev.BeamsPublishStarted | ev.BeamsDelivered | ev.BeamsPublishFinished)
+        assert isinstance(
+            event, ev.BeamsPublishStarted | ev.BeamsDelivered | ev.BeamsPublishFinished | ev.BeamsUserRouted
+        )
         attempt = await self._resolve(event)
         if attempt is None:
             return
@@ -183,13 +204,15 @@ class BeamsWebhooks:
             attempt.partial = True  # the results recorded before the takeover were emitted elsewhere
         elif isinstance(event, ev.BeamsDelivered):
             attempt.add(event.user_id, event.outcome)
+        elif isinstance(event, ev.BeamsUserRouted):
+            attempt.routed_to(event.user_id, event.route)
         elif isinstance(event, ev.BeamsPublishFinished):
             del self._tracked[event.publish_id]
             self._ignored[event.publish_id] = None  # a duplicate finish (another worker) sends nothing more
             await self._publish_attempt(event.publish_id, attempt)
 
     async def _resolve(
-        self, event: ev.BeamsPublishStarted | ev.BeamsDelivered | ev.BeamsPublishFinished
+        self, event: ev.BeamsPublishStarted | ev.BeamsDelivered | ev.BeamsPublishFinished | ev.BeamsUserRouted
     ) -> _Attempt | None:
         """The tracked attempt for this publish, starting to track it if a webhook wants it; else None."""
         instance_id, publish_id = event.instance_id, event.publish_id
@@ -208,6 +231,7 @@ class BeamsWebhooks:
             self._outbox.dropped("beams", instance_id, "too many publishes tracked")
             return None
         attempt = self._tracked[publish_id] = _Attempt(instance_id, publish.targets, time.monotonic())
+        attempt.routed = routed_event(publish.payload) is not None
         # Anything before the start (a result, the end) means this process missed earlier results: another
         # process started the publish, or this sender started late.
         attempt.partial = not isinstance(event, ev.BeamsPublishStarted) or publish_id in self._lossy
@@ -235,21 +259,30 @@ class BeamsWebhooks:
         delivered: list[str] = []
         no_devices: list[str] = []
         failed: list[str] = []
+        channels: list[str] = []
+        stored: Mapping[str, str] = {}
+        if attempt.routed and attempt.partial and self._routes is not None:
+            stored = await self._routes(publish_id)  # socket routes decided by another process
         for user in dict.fromkeys(attempt.targets):
             state = attempt.users.get(user)
+            if state is None and stored.get(user) == "socket":
+                state = _SOCKET
             if state is None and attempt.partial:
                 # Unknown: the result was emitted elsewhere or dropped. A user with devices is reported as
                 # failed rather than delivered: a receiver falling back to email sends a duplicate at worst,
                 # instead of the user missing the message.
                 state = _FAILED if await self._user_devices(attempt.instance_id, user) else _NONE
-            if state == _SENT:
+            if state == _SOCKET:
+                channels.append(user)
+            elif state == _SENT:
                 delivered.append(user)
             elif state == _FAILED:
                 failed.append(user)
             else:  # no device, or only devices without a payload for their platform or with dead tokens
                 no_devices.append(user)
         payload = payloads.publish_to_users_attempt(
-            attempt.instance_id, publish_id, delivered=delivered, no_devices=no_devices, gateway_failed=failed
+            attempt.instance_id, publish_id, delivered=delivered, no_devices=no_devices, gateway_failed=failed,
+            channels=channels if attempt.routed else None,
         )
         self._send(attempt.instance_id, PUBLISH_TO_USERS_ATTEMPT, payload, hooks)
 

@@ -37,14 +37,20 @@ def publish_to_users_attempt(
     delivered: Iterable[str],
     no_devices: Iterable[str],
     gateway_failed: Iterable[str],
+    channels: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """Pusher's three lists; a routed publish (docs/routing.md) adds `users_delivered_to_channels`: the users
+    signed in on the linked Channels app, sent the event there instead of the push (in none of the three)."""
+    payload = {
         "instance_id": instance_id,
         "publish_id": publish_id,
         "users_delivered_to_gateway": list(delivered),
         "users_no_devices": list(no_devices),
         "users_gateway_failed": list(gateway_failed),
     }
+    if channels is not None:
+        payload["users_delivered_to_channels"] = list(channels)
+    return payload
 
 
 def user_notification(instance_id: str, publish_id: str, user_id: str) -> dict[str, Any]:

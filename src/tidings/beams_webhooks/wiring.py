@@ -29,7 +29,10 @@ def build_listener(
     async def user_devices(instance_id: str, user_id: str) -> int:
         return sum((await storage.devices.count_for_user(instance_id, user_id)).values())
 
-    return BeamsWebhooks(cache.get, storage.publishes.get, storage.devices.get, user_devices, outbox)
+    return BeamsWebhooks(
+        cache.get, storage.publishes.get, storage.devices.get, user_devices, outbox,
+        routes=storage.delivery.routes.routes,
+    )
 
 
 def start_listener(
