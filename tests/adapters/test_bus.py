@@ -16,6 +16,10 @@ MESSAGES: list[bus.BusMessage] = [
     bus.Count("a1", "news", 3),
     bus.UserStatus("a1", "bob", online=True),
     bus.Terminate("a1", "bob"),
+    bus.Watchlist("a1", "bob", ("alice", "carol")),
+    bus.Watchlist("a1", "bob", ()),
+    bus.PresenceCount("a1", "presence-big"),
+    bus.CloseConnections("a1", "bob", ("1.2", "3.4"), 4004, "Too many connections"),
     bus.Reset(),
 ]
 
@@ -33,6 +37,8 @@ def test_round_trip(message: bus.BusMessage) -> None:
         b'["cnt","n",1,"a","c","3"]', b'["cnt","n",1,"a","c",true]', b'["pub","n",1,"a","e","news","d",null]',
         b'["pub","n",1,"a","e",[1],"d",null]', b'["watch","n",1,"a","u","online"]', b'["term","n","1","a","u"]',
         b'["mrem","n",1,"a","c",null]', b'["cev","n",1,"a",7,"e","d",null]', b"\x00",
+        b'["wl","n",1,"a","u","alice"]', b'["wl","n",1,"a","u",[1]]', b'["close","n",1,"a","u",["1.2"],"4004","r"]',
+        b'["pcnt","n",1,"a"]',
     ],
 )
 def test_malformed_bodies_are_refused(body: bytes) -> None:

@@ -26,6 +26,15 @@ class AppLimits(BaseModel):
     max_channels_per_connection: int | None = Field(default=1000, ge=1, description="None means unlimited")
     # The offline mailbox (App.user_mailbox): events kept per user, the oldest dropped first beyond it.
     user_mailbox_events: int = Field(default=100, ge=1, le=1000)
+    # Users at scale (docs/users.md). Watchlists: Pusher's 100 by default; the live-watchlist PUT can carry far more
+    # than a sign-in frame (max_message_bytes bounds that one).
+    max_watchlist_size: int = Field(default=100, ge=1, le=100_000)
+    # A presence channel with more members than this runs counts-only: no roster, no member events, the count.
+    presence_counts_only_above: int | None = Field(default=None, ge=0, description="None means never")
+    # Per-user guard rails, off by default: they change what a client sees, so an app opts in.
+    max_connections_per_user: int | None = Field(default=None, ge=1, description="None means unlimited")
+    client_events_per_second_per_user: int | None = Field(default=None, ge=1, description="None means unlimited")
+    max_session_seconds: int | None = Field(default=None, ge=1, description="None means no maximum")
 
 
 WEBHOOK_EVENTS = frozenset(

@@ -2,15 +2,18 @@
 
 Every rule that is about one connection lives here: parsing, ping/pong, what a subscribe, sign-in,
 unsubscribe or client event must satisfy before anything shared is touched, the client-event rate limit,
-and the three deadlines (activity ping, pong, sign-in). The driver (tidings.realtime) carries out the
-actions: it writes `Send`/`Close` to the socket and performs `Join`/`Leave`/`SignInUser`/`Relay` against
-the shared state, then reports back with `joined`, `left` or `signed_in`. The driver feeds one frame at a
-time and waits for that frame's actions to finish before feeding the next.
+and the four deadlines (activity ping, pong, sign-in, the signed-in session's end). The driver
+(tidings.realtime) carries out the actions: it writes `Send`/`Close` to the socket and performs
+`Join`/`Leave`/`SignInUser`/`Relay` against the shared state, then reports back with `joined`, `left` or
+`signed_in`. The driver feeds one frame at a time and waits for that frame's actions to finish before
+feeding the next.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -71,6 +74,8 @@ class Timing:
     activity_timeout: float  # quiet for this long: the server pings
     pong_timeout: float  # no answer to the ping for this long: 4201
     user_authentication_timeout: float  # apps that require sign-in: 4009 when not signed in by then
+    # Unix time, for a sign-in's `expires_at`; every other deadline runs on the monotonic `now` passed in.
+    wall_clock: Callable[[], float] = field(default=time.time, compare=False)
 
 
 class Session:
@@ -82,6 +87,8 @@ class Session:
         "closing",
         "last_seen",
         "ping_sent_at",
+        "session_deadline",
+        "signing_in_at",
         "socket_id",
         "timing",
         "user",
@@ -98,6 +105,8 @@ class Session:
         self.user_deadline = now + timing.user_authentication_timeout if app.enable_user_authentication else None
         self.last_seen = now
         self.ping_sent_at: float | None = None
+        self.session_deadline: float | None = None  # signed in: 4009 at this time (expires_at, max_session_seconds)
+        self.signing_in_at: tuple[float, float] = (now, 0.0)  # (monotonic, Unix) of the last pusher:signin
         self._ce_window = 0.0
         self._ce_count = 0
         self.closing = False
@@ -131,6 +140,8 @@ class Session:
             return []
         if self.user_deadline is not None and now >= self.user_deadline:
             return self.fail(Code.UNAUTHORIZED, "Connection not authorized within timeout.")
+        if self.session_deadline is not None and now >= self.session_deadline:
+            return self.fail(Code.UNAUTHORIZED, "The signed-in session expired.")
         if self.ping_sent_at is not None:
             if now - self.ping_sent_at >= self.timing.pong_timeout:
                 return self.fail(Code.PONG_NOT_RECEIVED, "Pong reply not received")
@@ -175,6 +186,20 @@ class Session:
     def signed_in(self, result: signin.SignIn) -> None:
         self.user = SignedIn(result.user_id, result.user_info, result.watchlist)
         self.user_deadline = None
+        # The session ends at the earlier of the backend's expires_at and the app's maximum age, counted from
+        # this sign-in: pusher-js signs in again after a reconnect, and the backend decides whether it may.
+        mono, wall = self.signing_in_at
+        ends: list[float] = []
+        if result.expires_at is not None:
+            ends.append(mono + (result.expires_at - wall))
+        if self.app.limits.max_session_seconds is not None:
+            ends.append(mono + self.app.limits.max_session_seconds)
+        self.session_deadline = min(ends) if ends else None
+
+    def watchlist_replaced(self, watchlist: tuple[str, ...]) -> None:
+        """The backend replaced the signed-in user's watchlist (the live-watchlist API)."""
+        if self.user is not None:
+            self.user = replace(self.user, watchlist=watchlist)
 
     # -- rules -----------------------------------------------------------------------------------
 
@@ -187,7 +212,7 @@ class Session:
         if event == "pusher:subscribe":
             return self._subscribe(msg.data)
         if event == "pusher:signin":
-            return self._signin(msg.data)
+            return self._signin(msg.data, now)
         if event == "pusher:unsubscribe":
             name = channel_of(msg.data)
             return [Leave(name, self.channels[name])] if name in self.channels else []
@@ -203,8 +228,10 @@ class Session:
             check_channel_count(name, len(self.channels), self.app.limits.max_channels_per_connection)
         return [Join(authorize(self.app, self.socket_id, data, self.user))]
 
-    def _signin(self, data: Any) -> list[Action]:
-        result = signin.verify(self.app, self.socket_id, data)
+    def _signin(self, data: Any, now: float) -> list[Action]:
+        wall = self.timing.wall_clock()
+        result = signin.verify(self.app, self.socket_id, data, wall)
+        self.signing_in_at = (now, wall)
         if self.user is not None and self.user.id != result.user_id:
             raise ProtocolError(Code.UNAUTHORIZED, "Connection is already signed in as a different user")
         return [SignInUser(result)]

@@ -1,7 +1,10 @@
 """`pusher:signin`: verify the user token and read `user_data` (docs/protocol/channels.md §2.6, §3).
 
 The signature is over `socket_id::user::user_data` exactly as received; only then is user_data parsed.
-Every failure is a 4009 (the connection is closed); an over-long watchlist is cut to 100 with a 4302 warning.
+Every failure is a 4009 (the connection is closed); an over-long watchlist is cut to the app's
+`max_watchlist_size` (100 by default) with a 4302 warning. `expires_at` (Unix seconds, optional) ends the
+session: a sign-in already past it is refused, and the session closes the connection when it comes
+(docs/users.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from tidings.channels.apps import App
 from tidings.channels.codes import Code
 from tidings.errors import ProtocolError
 
-MAX_WATCHLIST = 100
+MAX_WATCHLIST = 100  # Pusher's; the default of the app limit max_watchlist_size
 # An id must make a valid `#server-to-user-{id}` channel name, or pusher-js could never subscribe to it.
 # Not Pusher's 128: that cap is documented for presence only (docs/protocol/channels.md §3), and presence enforces it.
 MAX_USER_ID = 200 - len(names.USER_CHANNEL_PREFIX)
@@ -29,13 +32,15 @@ class SignIn:
     user_info: Any
     watchlist: tuple[str, ...]
     watchlist_truncated: bool
+    expires_at: float | None = None  # Unix seconds, from user_data (signed by the customer's backend)
 
 
 def _fail(message: str) -> ProtocolError:
     return ProtocolError(Code.UNAUTHORIZED, message)
 
 
-def verify(app: App, socket_id: str, data: Any) -> SignIn:
+def verify(app: App, socket_id: str, data: Any, wall_now: float | None = None) -> SignIn:
+    """`wall_now` (Unix seconds) refuses a user_data whose `expires_at` has passed; None skips that check."""
     if not isinstance(data, dict):
         raise _fail("Invalid signin: 'data' must be an object")
     user_data, auth = data.get("user_data"), data.get("auth")
@@ -57,11 +62,41 @@ def verify(app: App, socket_id: str, data: Any) -> SignIn:
     raw_watchlist = parsed.get("watchlist", [])
     if not isinstance(raw_watchlist, list) or not all(isinstance(w, str) and w for w in raw_watchlist):
         raise _fail("Invalid signin: user_data.watchlist must be a list of user id strings")
+    expires_at = parsed.get("expires_at")
+    if expires_at is not None:
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+            raise _fail("Invalid signin: user_data.expires_at must be a number (Unix seconds)")
+        if wall_now is not None and expires_at <= wall_now:
+            raise _fail("Invalid signin: the session expired (user_data.expires_at has passed)")
     watchlist = tuple(dict.fromkeys(raw_watchlist))  # dedupe, keep order
+    limit = app.limits.max_watchlist_size
     return SignIn(
         user_id=user_id,
         user_data=user_data,
         user_info=parsed.get("user_info"),
-        watchlist=watchlist[:MAX_WATCHLIST],
-        watchlist_truncated=len(watchlist) > MAX_WATCHLIST,
+        watchlist=watchlist[:limit],
+        watchlist_truncated=len(watchlist) > limit,
+        expires_at=float(expires_at) if expires_at is not None else None,
     )
+
+
+def check_watchlist(app: App, raw: Any) -> tuple[str, ...]:
+    """The body of a live-watchlist change, `{"watchlist": [ids]}`: user ids as a sign-in would take them.
+    Raises ValueError with a message for the HTTP answer."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("watchlist"), list):
+        raise ValueError('Body must be {"watchlist": [user ids]}')
+    ids = raw["watchlist"]
+    if not all(isinstance(w, str) and w for w in ids):
+        raise ValueError("watchlist must be a list of non-empty user id strings")
+    watchlist = tuple(dict.fromkeys(ids))
+    limit = app.limits.max_watchlist_size
+    if len(watchlist) > limit:
+        raise ValueError(f"Watchlist too long: {len(watchlist)} user ids, the limit is {limit}")
+    return watchlist
+
+
+def check_user_id(user_id: str) -> str | None:
+    """Why this is not a sign-in user id, or None."""
+    if not user_id or len(user_id) > MAX_USER_ID or names.check_channel_name(names.USER_CHANNEL_PREFIX + user_id):
+        return f"user id must be 1..{MAX_USER_ID} characters of [-a-zA-Z0-9_=@,.;]"
+    return None
