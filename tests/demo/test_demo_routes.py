@@ -134,6 +134,18 @@ async def test_bad_requests_are_refused(
     assert fragment in body["error"]
 
 
+@pytest.mark.parametrize("path", ["/demo/user-auth", "/demo/send"])
+async def test_a_form_that_cannot_be_parsed_is_a_400(demo_server: RunningServer, path: str) -> None:
+    """Found by schemathesis (tests/openapi/): a multipart Content-Type without a boundary made aiohttp raise
+    ValueError, answered 500."""
+    headers = {"Content-Type": "multipart/form-data"}
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{demo_server.http_url}{path}", data=b"user_id=alice", headers=headers
+    ) as resp:
+        assert resp.status == 400
+        assert "Could not read the form" in (await resp.json())["error"]
+
+
 def test_parse_watchlist() -> None:
     assert parse_watchlist("") == []
     assert parse_watchlist(" bob ,carol,, bob,") == ["bob", "carol"]

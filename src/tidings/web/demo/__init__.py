@@ -115,7 +115,7 @@ def user_auth_response(key: str, secret: str, socket_id: str, user_data: dict[st
 
 async def user_auth(request: web.Request) -> web.Response:
     """pusher-js's user-authentication request: signs in whatever `user_id` the page sends."""
-    form = await request.post()
+    form = await _form(request)
     app = await _app_for(request, _field(form, "key"))
     socket_id = _field(form, "socket_id") or ""
     if not names.check_socket_id(socket_id):
@@ -131,7 +131,7 @@ async def user_auth(request: web.Request) -> web.Response:
 
 async def send(request: web.Request) -> web.Response:
     """Send `demo-message` to a user, validated and published exactly like an HTTP API trigger."""
-    form = await request.post()
+    form = await _form(request)
     app = await _app_for(request, _field(form, "key"))
     user_id = _check_user_id(_field(form, "user_id") or "", "Recipient")
     message = (_field(form, "message") or "").strip()
@@ -149,6 +149,15 @@ async def send(request: web.Request) -> web.Response:
     )
     delivered = context(request).hub.publish(app.id, event.name, event.channels, event.data)
     return web.json_response({"delivered": delivered})
+
+
+async def _form(request: web.Request) -> Mapping[str, object]:
+    try:
+        return await request.post()
+    except ValueError as exc:
+        # aiohttp raises ValueError for a form it cannot parse (a multipart Content-Type without its boundary):
+        # the client's mistake, a 400, not a 500.
+        raise BadRequest(f"Could not read the form: {exc}") from exc
 
 
 def _field(form: Mapping[str, object], name: str) -> str | None:
