@@ -41,3 +41,21 @@ async def test_a_storage_refusal_is_still_a_500() -> None:
 async def test_not_found_is_a_404() -> None:
     status, _ = await answer(RecordNotFound("no such row"), "/apps/1/channels")
     assert status == 404
+
+
+async def test_method_not_allowed_keeps_its_allow_header() -> None:
+    """Found by schemathesis (tests/openapi/): the 405 routing raises lost its `Allow` header in translation."""
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = web.Application(middlewares=[errors_middleware])
+    app.router.add_get("/apps/1/channels", handler)
+    app.router.add_post("/publish_api/v1/instances/x/publishes", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.delete("/apps/1/channels")
+        assert response.status == 405
+        assert set(response.headers["Allow"].split(",")) == {"GET", "HEAD"}
+        assert await response.json() == {"error": "Method Not Allowed"}
+        response = await client.get("/publish_api/v1/instances/x/publishes")
+        assert (response.status, response.headers["Allow"]) == (405, "POST")
+        assert (await response.json())["error"] == "Method Not Allowed"

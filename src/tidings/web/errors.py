@@ -48,6 +48,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         message = "Request body too large" if exc.status == 413 else (exc.reason or "error")
         response = error_response(exc.status, message, beams=beams)
+        if "Allow" in exc.headers:  # a 405 must say which methods the resource takes (RFC 9110 15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         # The route's pattern, not the path: paths carry user ids, device ids and app keys.
         log.exception("unhandled error on %s %s", request.method, _route_pattern(request))
