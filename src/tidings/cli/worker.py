@@ -3,6 +3,10 @@
 Any number of these (and of `tidings serve`) may share one database: they share the queue, never
 deliver a publish twice, and take over the publishes of a worker that died once its lease runs out.
 SIGTERM or SIGINT: the sends in flight are recorded, unfinished publishes go back to the queue, exit 0.
+
+Routed publishes (a `channels` object, docs/routing.md) need the Channels side: with `redis_url` set, the
+workers read who is signed in from Redis and send socket routes over its bus (a hub without connections);
+without Redis they cannot see any signed-in user, so every user of such a publish is pushed (said once at start).
 """
 
 from __future__ import annotations
@@ -13,12 +17,17 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tidings.config import Settings
 from tidings.errors import TidingsError
+
+if TYPE_CHECKING:
+    from tidings.adapters.redis import RedisAdapter
+    from tidings.delivery import HubChannels
+    from tidings.events import EventStream
 
 log = logging.getLogger("tidings.worker")
 
@@ -63,7 +72,8 @@ async def run_workers(settings: Settings, count: int) -> None:
     stream = EventStream()
     # Publish-to-users webhooks are sent where the results are: by the process that delivers.
     webhooks = start_webhooks(stream, storage)
-    delivery = start_delivery(settings, storage, stream, workers=count)
+    adapter, channels = await _channels_view(settings, stream)
+    delivery = start_delivery(settings, storage, stream, workers=count, channels=channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,8 +84,36 @@ async def run_workers(settings: Settings, count: int) -> None:
     finally:
         log.info("stopping: recording the sends in flight, giving unfinished publishes back")
         await delivery.close()
+        if adapter is not None:
+            await adapter.close()
         await webhooks.close()
         await storage.close()
+
+
+async def _channels_view(settings: Settings, stream: EventStream) -> tuple[RedisAdapter | None, HubChannels | None]:
+    """(the Redis adapter, the routing view through a hub without connections), or (None, None) without Redis."""
+    from tidings.adapters import AdapterUnavailable
+    from tidings.delivery import HubChannels
+    from tidings.errors import ConfigError
+    from tidings.realtime.hub import Hub
+
+    if not settings.redis_url:
+        log.warning("no redis_url: these workers cannot see who is signed in on Channels, so every user of a "
+                    "publish with `channels` is pushed (docs/routing.md)")
+        return None, None
+    from tidings.adapters.redis import RedisAdapter
+
+    adapter = RedisAdapter(
+        settings.redis_url, prefix=settings.redis_prefix, cache_ttl=settings.cache_ttl,
+        heartbeat_interval=settings.node_heartbeat_interval, dead_after=settings.node_dead_after,
+        timeout=settings.redis_timeout, buffer_messages=settings.bus_buffer_messages,
+        buffer_bytes=settings.bus_buffer_bytes,
+    )
+    try:
+        await adapter.start(lambda message, own: None)  # no connections here: other nodes' messages are not ours
+    except AdapterUnavailable as exc:
+        raise ConfigError(f"cannot start the Redis adapter: {exc}") from exc
+    return adapter, HubChannels(Hub(stream, adapter))
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
