@@ -78,6 +78,7 @@ def config_docs() -> None:
 
 def _register() -> None:
     from tidings.cli.apps import apps
+    from tidings.cli.apps_import import import_apps  # registers itself under `apps`
     from tidings.cli.configure import configure  # registers itself under `instances`
     from tidings.cli.instances import instances, token
     from tidings.cli.outbox import outbox
@@ -86,7 +87,7 @@ def _register() -> None:
     from tidings.cli.webhooks import webhooks  # registers itself under `apps`
     from tidings.cli.worker import worker
 
-    assert webhooks is not None and configure is not None
+    assert webhooks is not None and configure is not None and import_apps is not None
     main.add_command(apps)
     main.add_command(instances)
     main.add_command(token)
