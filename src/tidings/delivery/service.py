@@ -14,6 +14,7 @@ from tidings.delivery.policy import DeliveryConfig
 from tidings.delivery.pool import WorkerPool
 from tidings.delivery.routing import UserChannels
 from tidings.events import EventStream
+from tidings.outbox.keeper import OutboxKeeper
 from tidings.providers.base import Provider
 from tidings.providers.registry import build_providers, close_providers
 from tidings.storage import Storage
@@ -50,7 +51,9 @@ def start_delivery(
     (the hub, through routing.HubChannels) lets them route publishes carrying `channels` to signed-in users;
     without it every user of such a publish is pushed."""
     count = settings.delivery_workers if workers is None else workers
-    providers = build_providers(settings, storage.gateway_tokens) if count else {}
+    keeper = OutboxKeeper(storage.outbox, max_per_instance=settings.outbox_max_notifications,
+                          retention=settings.outbox_retention, stream=stream)
+    providers = build_providers(settings, storage.gateway_tokens, outbox=keeper) if count else {}
     pool = WorkerPool(
         storage, providers, count, DeliveryConfig.from_settings(settings), stream=stream, channels=channels
     )

@@ -215,3 +215,20 @@ beams_reports = Table(
     # One report per device and event type for a publish: a device cannot fill the table with repeats.
     Index("uq_beams_reports_publish_device_event", "publish_id", "device_id", "event", unique=True),
 )
+
+# The push outbox (instances in outbox mode): each notification as it would have been sent, kept instead of sent,
+# newest read first. Bounded per instance and expiring (storage/outbox.py prunes at every write).
+beams_outbox = Table(
+    "beams_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", String, nullable=False),
+    Column("publish_id", String, nullable=False),
+    Column("device_id", String, nullable=False),
+    Column("user_id", String, nullable=True),
+    Column("platform", String, nullable=False),
+    Column("request", JsonType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_beams_outbox_instance_id_id", "instance_id", "id"),
+    Index("ix_beams_outbox_instance_id_user_id_id", "instance_id", "user_id", "id"),
+)
