@@ -159,7 +159,15 @@ class Settings(BaseSettings):
     )
     cache_ttl: float = Field(default=1800.0, gt=0, description="Seconds a cache channel keeps its last event")
     app_cache_ttl: float = Field(default=5.0, ge=0, description="Seconds an app read from storage is reused")
-    shutdown_grace: float = Field(default=3.0, ge=0, description="Seconds given to clients to close on shutdown")
+    shutdown_grace: float = Field(
+        default=3.0, ge=0, description="Seconds given to the last clients to close on shutdown, after the drain"
+    )
+    drain_seconds: float = Field(
+        default=10.0, ge=0,
+        description="On SIGTERM, connections are closed with 4200 spread over this many seconds (jittered), so "
+        "clients reconnect to other nodes gradually; /ready answers 503 and new connections are refused "
+        "meanwhile (0: all at once)",
+    )
 
     reuse_port: bool = Field(
         default=False,

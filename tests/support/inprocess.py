@@ -76,6 +76,7 @@ def settings_for(
         "log_level": "debug",
         # The emulated push services live on http://127.0.0.1: let the server register and deliver to them.
         "push_allow_private_networks": True,
+        "drain_seconds": 0,  # stop at once; the drain tests set a window
     }
     if default_app:
         fields.update(

@@ -116,6 +116,7 @@ def start_server(
         )
     # The emulated push services live on http://127.0.0.1: let the server register and deliver to them.
     full_env.update(TIDINGS_LOG_LEVEL="debug", TIDINGS_PUSH_ALLOW_PRIVATE_NETWORKS="true")
+    full_env.update(TIDINGS_DRAIN_SECONDS="0")  # stop at once; the drain tests set a window
     full_env.update(env or {})
     log_path = data_dir / "server.log"
     log = log_path.open("wb")
