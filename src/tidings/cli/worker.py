@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -62,6 +64,7 @@ def worker(workers: int | None, data_dir: Path | None, database_url: str | None,
 
 
 async def run_workers(settings: Settings, count: int) -> None:
+    from tidings.console.setup import start_console
     from tidings.delivery import start_delivery
     from tidings.events import EventStream
     from tidings.storage import open_storage
@@ -73,6 +76,9 @@ async def run_workers(settings: Settings, count: int) -> None:
     # Publish-to-users webhooks are sent where the results are: by the process that delivers.
     webhooks = start_webhooks(stream, storage)
     adapter, channels = await _channels_view(settings, stream)
+    # The console's timelines and the cluster's live stream hear of this process's deliveries through Redis.
+    node = f"worker-{socket.gethostname()}-{os.getpid()}"
+    console = await start_console(settings, stream, node) if settings.redis_url else None
     delivery = start_delivery(settings, storage, stream, workers=count, channels=channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,6 +93,8 @@ async def run_workers(settings: Settings, count: int) -> None:
         if adapter is not None:
             await adapter.close()
         await webhooks.close()
+        if console is not None:
+            await console.close()
         await storage.close()
 
 
