@@ -56,6 +56,14 @@ async def test_no_console_url_answers_without_the_cookie(srv: ServerHandle, http
         assert r.status == 200
 
 
+async def test_a_login_form_that_cannot_be_parsed_is_a_400(srv: ServerHandle, http: aiohttp.ClientSession) -> None:
+    """Found by schemathesis (tests/openapi/): multipart/form-data without a boundary made aiohttp raise, a 500."""
+    headers = {"Content-Type": "multipart/form-data"}
+    async with http.post(srv.http_url + "/console/login", data=b"token=x", headers=headers) as r:
+        assert r.status == 400
+        assert "Could not read the form" in (await r.json())["error"]
+
+
 async def test_login_sets_a_strict_http_only_cookie(srv: ServerHandle, http: aiohttp.ClientSession) -> None:
     wrong = await login(http, srv.http_url, "not-the-token")
     assert wrong.status == 401 and "Wrong token" in await wrong.text()

@@ -102,7 +102,10 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as exc:  # aiohttp cannot parse it (multipart without a boundary): the client's mistake
+        raise BadRequest(f"Could not read the form: {exc}") from exc
     token = form.get("token")
     auth = request.app[AUTH]
     try:
