@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.channels.mailbox import Expired, Kept
@@ -36,6 +36,7 @@ def _seconds(value: datetime) -> float:
 
 class MailboxStore:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._writer = for_writes(engine)
 
     async def add(
@@ -103,9 +104,11 @@ class MailboxStore:
     async def count(self, app_id: str, user_id: str) -> int:
         """Entries kept for the user (expired ones not yet swept included)."""
         with translate_errors("counting a user's kept events"):
-            async with self._writer.connect() as conn:
-                ids = (await conn.execute(select(m.id).where(m.app_id == app_id, m.user_id == user_id))).all()
-        return len(ids)
+            async with self._engine.connect() as conn:
+                n = await conn.scalar(
+                    select(func.count()).select_from(mailbox_table).where(m.app_id == app_id, m.user_id == user_id)
+                )
+        return int(n or 0)
 
 
 async def _trim(conn: AsyncConnection, app_id: str, user_id: str, limit: int) -> int:
