@@ -171,19 +171,19 @@ async def test_an_instance_unlinked_since_the_publish_pushes_everyone(beams: Sto
 
 async def test_users_are_decided_a_page_at_a_time(beams: Storage) -> None:
     hub = Hub(ev.EventStream())
-    users = [f"u{n:03d}" for n in range(250)]
-    await add_devices(beams, [f"web-u{n:03d}" for n in range(250)], user=lambda d: d[4:])
+    users = [f"u{n:03d}" for n in range(600)]
+    await add_devices(beams, [f"web-u{n:03d}" for n in range(600)], user=lambda d: d[4:])
     transports = {u: await signed_in(hub, u) for u in users[::2]}
     await publish(beams, "pub-1", "users", users, ROUTED)
     fake = providers()
     worker = DeliveryWorker(beams, fake, channels=HubChannels(hub))
     assert await worker.step()
-    assert len(await route_rows(beams, "pub-1")) == 100  # one page per step
+    assert len(await route_rows(beams, "pub-1")) == 250  # one page per step
     await worker.drain()
     assert all(len(user_events(t)) == 1 for t in transports.values())
     assert set(requests(fake)) == {("pub-1", f"web-{u}") for u in users[1::2]}
     status = await publish_status(beams, INSTANCE, "pub-1")
-    assert status is not None and status["routing"] == {"socket": 125, "push": 125, "pending": 0}
+    assert status is not None and status["routing"] == {"socket": 300, "push": 300, "pending": 0}
 
 
 # -- the store: decided once, atomically ---------------------------------------------------------------

@@ -84,7 +84,7 @@ def user_channel(user_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
-    users_per_page: int = 100  # users decided per step (their devices: at most 300 each)
+    users_per_page: int = 250  # users decided per step (their devices: at most 300 each)
     lease_seconds: float = 30.0  # a socket route's sender holds it this long before another may send it
 
 
