@@ -38,7 +38,7 @@ def build(cls: type[Event]) -> Event:
 
 
 def test_every_event_is_found() -> None:
-    assert len(ALL) == 29 and cev.Published in ALL and bev.BeamsDelivered in ALL
+    assert len(ALL) == 31 and cev.Published in ALL and bev.BeamsDelivered in ALL
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -58,9 +58,10 @@ def test_every_event_says_product_scope_user_and_time(cls: type[Event]) -> None:
 def test_users_are_named_where_there_is_one() -> None:
     named = {c.__name__ for c in ALL if any(f.name == "user_id" for f in dataclasses.fields(c))}
     assert named == {
-        "ConnectionClosed", "SlowConsumerCut", "SignedIn", "Subscribed", "Unsubscribed", "UserOnline", "UserOffline", "MemberAdded", "MemberRemoved",
-        "ClientEventSent", "BeamsDelivered", "BeamsDeviceUserSet", "BeamsNotificationReported",
-        "MailboxKept", "MailboxDropped", "MailboxReplayed", "MailboxExpired",
+        "ConnectionClosed", "SlowConsumerCut", "SignedIn", "Subscribed", "Unsubscribed", "UserOnline",
+        "UserOffline", "MemberAdded", "MemberRemoved", "ClientEventSent", "BeamsDelivered", "BeamsDeviceUserSet",
+        "BeamsNotificationReported", "BeamsUserRouted", "BeamsOutboxKept", "MailboxKept", "MailboxDropped",
+        "MailboxReplayed", "MailboxExpired",
     }
 
 
