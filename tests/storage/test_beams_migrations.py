@@ -5,10 +5,10 @@ The whole-schema comparison with `schema.py` (test_migrations.py) covers these t
 
 from __future__ import annotations
 
-import pytest
-from alembic import command
 from datetime import UTC, datetime
 
+import pytest
+from alembic import command
 from sqlalchemy import Connection, insert, inspect, text
 
 from tests.storage.test_app_store import make_app
@@ -16,8 +16,8 @@ from tests.storage.test_beams_instances import make_instance
 from tidings.storage import Storage, open_storage
 from tidings.storage.apps import _to_row
 from tidings.storage.engine import sqlite_file
-from tidings.storage.schema import apps as apps_table
 from tidings.storage.migrate import alembic_config, current_revision, head_revision
+from tidings.storage.schema import apps as apps_table
 
 BEAMS_TABLES = {"beams_instances", "beams_devices", "beams_device_interests", "beams_publishes", "beams_reports"}
 
