@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from tidings.beams import events as bev
@@ -47,6 +49,23 @@ class Metrics:
             "tidings_beams_publishes_delivered", "Beams publishes whose delivery finished", ["instance_id"],
             registry=r,
         )
+        # By the gateway's HTTP status (0: no answer, or refused before sending): a bounded stand-in for the
+        # reason, whose text is free-form. Each status's meaning per gateway is in docs/delivery.md.
+        self.beams_failures = Counter(
+            "tidings_beams_failures", "Beams notifications failed or removed (dead token), by gateway status",
+            ["instance_id", "platform", "outcome", "status"], registry=r,
+        )
+        # Sampled from the database every few seconds (delivery/queue_metrics.py), shared by every process.
+        self.beams_queue_publishes = Gauge(
+            "tidings_beams_queue_publishes", "Beams publishes accepted and not finished (queued or being sent)",
+            registry=r,
+        )
+        self.beams_queue_oldest_age = Gauge(
+            "tidings_beams_queue_oldest_age_seconds",
+            "Age of the oldest Beams publish not finished (0 when there is none)", registry=r,
+        )
+        self._queue_oldest: float | None = None
+        self.beams_queue_oldest_age.set_function(self._oldest_age)
 
         # Webhooks of both products, through the one outbox. `scope` is the app id (Channels) or the instance id
         # (Beams); `target` the webhook URL's host[:port] (never its credentials), "" for events dropped before
@@ -96,6 +115,10 @@ class Metrics:
     def _beams(self, event: bev.BeamsEvent) -> None:
         if isinstance(event, bev.BeamsDelivered):
             self.beams_notifications.labels(event.instance_id, event.platform, event.outcome).inc()
+            if event.outcome in ("failed", "removed"):
+                self.beams_failures.labels(
+                    event.instance_id, event.platform, event.outcome, str(event.status or 0)
+                ).inc()
         elif isinstance(event, bev.BeamsPublishFinished):
             self.beams_publishes_delivered.labels(event.instance_id).inc()
         elif isinstance(event, bev.BeamsUserRouted):
@@ -113,6 +136,16 @@ class Metrics:
         """Read the outbox's size at every scrape."""
         self.webhooks_queued_events.set_function(lambda: outbox.events)
         self.webhooks_queued_bytes.set_function(lambda: outbox.bytes)
+
+    # -- the Beams queue --------------------------------------------------------------------------------
+
+    def set_queue(self, publishes: int, oldest: float | None) -> None:
+        """`oldest`: when the oldest unfinished publish was accepted (unix seconds), None when there is none."""
+        self.beams_queue_publishes.set(publishes)
+        self._queue_oldest = oldest
+
+    def _oldest_age(self) -> float:
+        return 0.0 if self._queue_oldest is None else max(0.0, time.time() - self._queue_oldest)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

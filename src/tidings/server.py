@@ -21,10 +21,11 @@ from tidings.channels.codes import Code
 from tidings.config import Settings
 from tidings.console import web as console_web
 from tidings.console.setup import ConsoleRuntime, start_console
-from tidings.delivery import HubChannels, start_delivery
+from tidings.delivery import HubChannels, queue_metrics, start_delivery
 from tidings.errors import ConfigError
 from tidings.events import EventStream
 from tidings.metrics import Metrics
+from tidings.outbox.defaults import apply_default_outbox
 from tidings.realtime import keepalive, remote
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
@@ -103,6 +104,7 @@ async def start(settings: Settings) -> Stack:
         settings, storage.instances, make=lambda i, k: new_instance(i, k, name="default")
     )
     app = await apply_default_links(settings, storage.apps, app, instance, created_both=created and instance_created)
+    instance = await apply_default_outbox(settings, storage.instances, instance)
 
     stream = EventStream()
     metrics = Metrics()
@@ -156,11 +158,13 @@ async def start(settings: Settings) -> Stack:
     )
     # Beams delivery workers (settings.delivery_workers); the hub lets them route to signed-in users.
     delivery = start_delivery(settings, storage, stream, channels=HubChannels(hub))
+    sampler = loop.create_task(queue_metrics.sample_forever(storage, metrics))
 
     async def stop() -> None:
         log.info("shutting down")
         ctx.shutting_down = True
         pinger.cancel()
+        sampler.cancel()
         server.close()  # no new connections
         await _close_all(hub, settings.shutdown_grace)
         await ws_server.drain(5.0)
