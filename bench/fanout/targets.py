@@ -72,6 +72,19 @@ def _tidings_env(ctx: Ctx) -> dict[str, str]:
     }
 
 
+def _tidings_console_off_env(ctx: Ctx) -> dict[str, str]:
+    return {**_tidings_env(ctx), "TIDINGS_CONSOLE_TOKEN": ""}  # empty: no console at all
+
+
+def _tidings_console_env(ctx: Ctx) -> dict[str, str]:
+    return {**_tidings_env(ctx), "TIDINGS_CONSOLE_TOKEN": "bench-console-token"}
+
+
+def _tidings_console_open_argv(ctx: Ctx) -> list[str]:
+    return [sys.executable, "-m", "bench.fanout.console_open", "--host", ctx.host, "--port", str(ctx.port),
+            "--data-dir", str(ctx.tmpdir / "tidings-console-data")]
+
+
 def _tidings_missing() -> str | None:
     probe = subprocess.run(
         [sys.executable, "-m", "tidings", "serve", "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
@@ -137,6 +150,13 @@ TARGETS: dict[str, Target] = {
                cwd=SOKETI_DIR, missing=_soketi_missing),
         Target("tidings", "Tidings: `python -m tidings serve`", _tidings_argv, _tidings_env,
                ready_path="/ready", missing=_tidings_missing),
+        Target("tidings-console-off", "Tidings with no console (TIDINGS_CONSOLE_TOKEN empty)", _tidings_argv,
+               _tidings_console_off_env, ready_path="/ready", missing=_tidings_missing),
+        Target("tidings-console-idle", "Tidings with its console on (token set) and no console open",
+               _tidings_argv, _tidings_console_env, ready_path="/ready", missing=_tidings_missing),
+        Target("tidings-console-open", "Tidings with its console open all along: one unfiltered SSE stream of the "
+               "app, read by the launcher (bench/fanout/console_open.py)", _tidings_console_open_argv,
+               _tidings_console_env, ready_path="/ready", missing=_tidings_missing),
         Target("tidings-2nodes-redis", "two Tidings nodes on one port (SO_REUSEPORT) sharing their own "
                "redis-server: subscribers split between the nodes, events cross through Redis",
                _tidings_cluster_argv, _tidings_env, ready_path="/ready", missing=_tidings_cluster_missing),

@@ -75,9 +75,12 @@ class Console:
         self._changed()
 
     def close_all(self) -> None:
+        """End every view and drop its reader (shutdown): a reader that stopped reading holds nothing up."""
         for views in list(self._views.values()):
             for view in list(views):
                 self.close(view)
+                if view.abort is not None:
+                    view.abort()
 
     @property
     def views(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -22,7 +23,7 @@ LIMIT = 1000  # records queued per view
 
 
 class View:
-    __slots__ = ("_items", "_missed", "_wake", "closed", "filter", "limit", "scopes")
+    __slots__ = ("_items", "_missed", "_wake", "abort", "closed", "filter", "limit", "scopes")
 
     def __init__(self, scopes: frozenset[tuple[str, str]], flt: Filter, limit: int = LIMIT) -> None:
         self.scopes = scopes  # (product, app id or instance id)
@@ -32,6 +33,7 @@ class View:
         self._missed = 0
         self._wake = asyncio.Event()
         self.closed = False
+        self.abort: Callable[[], None] | None = None  # drops the reader's connection (server shutdown)
 
     def offer(self, record: Record, body: bytes) -> None:
         if not self.filter.matches(record):

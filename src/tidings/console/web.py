@@ -34,6 +34,7 @@ from tidings.web.context import Context, context
 STATIC_DIR = pages.STATIC_DIR
 KEEPALIVE = 10.0  # seconds between SSE comments when nothing happens: a client that left is noticed by then
 MAX_TIMELINE = 1000
+STALLED = 60.0  # seconds a stream's reader may take nothing before it is dropped
 
 CONSOLE: web.AppKey[Console] = web.AppKey("tidings_console", Console)
 AUTH: web.AppKey[ConsoleAuth] = web.AppKey("tidings_console_auth", ConsoleAuth)
@@ -191,20 +192,27 @@ async def stream(request: web.Request) -> web.StreamResponse:
     })
     await response.prepare(request)
     view = console.open(scope.keys, flt)
+    transport = request.transport
+    if transport is not None:
+        view.abort = transport.abort
     try:
         await response.write(b"retry: 2000\n: connected\n\n")
         while not view.closed and not ctx.shutting_down:
             items = await view.next(KEEPALIVE)
-            transport = request.transport
             if transport is None or transport.is_closing():
                 break
             # write() waits for the socket to drain: a slow reader holds this loop, and its view drops (gap).
-            if items:
-                await response.write(b"".join(b"data: " + item + b"\n\n" for item in items))
-            else:
-                await response.write(b": keepalive\n\n")
+            # A reader that takes nothing for STALLED seconds is dropped.
+            async with asyncio.timeout(STALLED):
+                if items:
+                    await response.write(b"".join(b"data: " + item + b"\n\n" for item in items))
+                else:
+                    await response.write(b": keepalive\n\n")
     except (ConnectionError, RuntimeError):  # the client went away (aiohttp: "Cannot write to closing transport")
         pass
+    except TimeoutError:
+        if transport is not None:
+            transport.abort()
     finally:
         console.close(view)
     return response
