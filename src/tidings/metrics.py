@@ -11,6 +11,10 @@ from tidings.events import Event
 from tidings.realtime import events as cev
 from tidings.webhooks.outbox import Outbox
 
+_MAILBOX_OUTCOMES: dict[type[cev.ChannelsEvent], str] = {
+    cev.MailboxReplayed: "replayed", cev.MailboxExpired: "expired", cev.MailboxDropped: "dropped",
+}
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -30,6 +34,10 @@ class Metrics:
         self.slow_consumers = Counter(
             "tidings_slow_consumer_disconnects", "Connections cut for not reading fast enough", ["app_id"],
             registry=r,
+        )
+        self.user_mailbox = Counter(
+            "tidings_user_mailbox", "Offline user mailbox events: kept, replayed, expired, dropped (over the limit)",
+            ["app_id", "outcome"], registry=r,
         )
         self.http_requests = Counter(
             "tidings_http_requests", "HTTP API requests", ["route", "status"], registry=r
@@ -111,6 +119,10 @@ class Metrics:
             self.client_events.labels(app).inc()
         elif isinstance(event, cev.SlowConsumerCut):
             self.slow_consumers.labels(app).inc()
+        elif isinstance(event, cev.MailboxKept):
+            self.user_mailbox.labels(app, "kept").inc()
+        elif isinstance(event, cev.MailboxReplayed | cev.MailboxExpired | cev.MailboxDropped):
+            self.user_mailbox.labels(app, _MAILBOX_OUTCOMES[type(event)]).inc(event.count)
 
     def _beams(self, event: bev.BeamsEvent) -> None:
         if isinstance(event, bev.BeamsDelivered):

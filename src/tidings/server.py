@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tidings.adapters import AdapterUnavailable, open_adapter
+from tidings.adapters import Adapter, AdapterUnavailable, open_adapter
+from tidings.adapters.mailbox import DatabaseMailbox, Mailbox
 from tidings.banner import app_secret_source, banner, beams_banner, console_banner, instance_secret_source
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
@@ -27,9 +28,10 @@ from tidings.events import EventStream
 from tidings.metrics import Metrics
 from tidings.outbox.defaults import apply_default_outbox
 from tidings.realtime import keepalive, remote
+from tidings.realtime import mailbox as user_mailbox
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
-from tidings.storage import open_storage
+from tidings.storage import MailboxStore, Storage, open_storage
 from tidings.storage.bootstrap import apply_default_links, ensure_default_app, ensure_default_instance
 from tidings.ttlcache import TTLCache
 from tidings.web.app import build_app
@@ -117,10 +119,12 @@ async def start(settings: Settings) -> Stack:
         timeout=settings.redis_timeout, buffer_messages=settings.bus_buffer_messages,
         buffer_bytes=settings.bus_buffer_bytes,
     )
-    hub = Hub(stream, adapter)
+    mailbox = _mailbox(settings, storage, adapter)
+    hub = Hub(stream, adapter, mailbox=mailbox)
     try:
         await adapter.start(lambda message, own: remote.on_message(hub, message, own))
     except AdapterUnavailable as exc:
+        await mailbox.close()
         await storage.close()
         raise ConfigError(f"cannot start the Redis adapter: {exc}") from exc
     ctx = Context(
@@ -158,12 +162,14 @@ async def start(settings: Settings) -> Stack:
     )
     # Beams delivery workers (settings.delivery_workers); the hub lets them route to signed-in users.
     delivery = start_delivery(settings, storage, stream, channels=HubChannels(hub))
+    sweeper = loop.create_task(user_mailbox.sweep_forever(mailbox, stream))
     sampler = loop.create_task(queue_metrics.sample_forever(storage, metrics))
 
     async def stop() -> None:
         log.info("shutting down")
         ctx.shutting_down = True
         pinger.cancel()
+        sweeper.cancel()
         sampler.cancel()
         server.close()  # no new connections
         await _close_all(hub, settings.shutdown_grace)
@@ -172,6 +178,7 @@ async def start(settings: Settings) -> Stack:
             console.console.close_all()  # open streams end, so the HTTP server's shutdown does not wait for them
         await runner.cleanup()
         await delivery.close()  # after the HTTP server: no publish is accepted while workers wind down
+        await mailbox.close()
         await adapter.close()  # after the connections: their leaves are recorded, then our share is removed
         await webhooks.close()
         if console is not None:
@@ -179,6 +186,16 @@ async def start(settings: Settings) -> Stack:
         await storage.close()
 
     return Stack(ctx, port, app, created, instance, instance_created, stop, console)
+
+
+def _mailbox(settings: Settings, storage: Storage, adapter: Adapter) -> Mailbox:
+    """The offline user mailbox (docs/mailbox.md): in Redis next to the shared counts when there is Redis,
+    in the database for a single process."""
+    if settings.redis_url:
+        from tidings.adapters.mailbox_redis import RedisMailbox  # only scale-out setups import redis
+
+        return RedisMailbox(settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout)
+    return DatabaseMailbox(MailboxStore(storage.engine), adapter)
 
 
 async def _close_all(hub: Hub, grace: float) -> None:

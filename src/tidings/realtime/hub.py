@@ -16,14 +16,17 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from tidings.adapters import Adapter, AdapterUnavailable, LocalAdapter, bus
-from tidings.adapters.base import Member
+from tidings.adapters.base import Joined, Member
+from tidings.adapters.mailbox import Mailbox
 from tidings.channels import messages, names, presence
 from tidings.channels import protocol as p
 from tidings.channels.apps import App
 from tidings.channels.codes import Code
+from tidings.channels.mailbox import Kept
 from tidings.channels.subscription import Grant
-from tidings.errors import ProtocolError, SubscriptionError
+from tidings.errors import ProtocolError, StorageError, SubscriptionError
 from tidings.realtime import events as ev
+from tidings.realtime import mailbox as mb
 from tidings.realtime.connection import SLOW_CONSUMER, Connection
 from tidings.realtime.counts import Counts, counted
 from tidings.realtime.fanout import Fanout
@@ -36,9 +39,13 @@ log = logging.getLogger("tidings.hub")
 
 
 class Hub:
-    def __init__(self, stream: ev.EventStream, adapter: Adapter | None = None, *, cache_ttl: float = 1800.0) -> None:
+    def __init__(
+        self, stream: ev.EventStream, adapter: Adapter | None = None, *, cache_ttl: float = 1800.0,
+        mailbox: Mailbox | None = None,
+    ) -> None:
         self.stream = stream
         self.adapter: Adapter = adapter if adapter is not None else LocalAdapter(cache_ttl=cache_ttl)
+        self.mailbox = mailbox  # the offline user mailbox (realtime/mailbox.py); None: apps' setting ignored
         self.index = Index()
         self.joining = Joining()  # frames for channels a connection is joining (shared adapter only)
         self.fanout = Fanout(self.index, self.joining, stream)
@@ -73,13 +80,14 @@ class Hub:
             self.stream.emit(ev.SlowConsumerCut(conn.app_id, conn.socket_id, user_id=signed_in))
         # Local indexes first, synchronously: nothing is written to this connection any more.
         left = [(name, self.index.detach(st, conn, name)) for name in list(conn.channels)]
+        # The user channel first, before any wait: until it is given back, the user counts as reachable and
+        # events to them are sent live (to this closing connection: lost) instead of kept in the mailbox.
+        left.sort(key=lambda item: not item[0].startswith(names.USER_CHANNEL_PREFIX))
+        user_channels = sum(1 for name, _ in left if name.startswith(names.USER_CHANNEL_PREFIX))
         self.users.drop(st, conn)
         try:
-            for name, user_id in left:
-                try:
-                    await self._release(conn.app, name, user_id)
-                except Exception:
-                    log.exception("releasing a channel of a closed connection failed")
+            await self._release_all(conn, left[:user_channels])
+            await self._release_all(conn, left[user_channels:])
             if user is not None:
                 try:
                     await self.users.signed_out(conn.app_id, user.id)
@@ -90,6 +98,13 @@ class Hub:
                 ev.ConnectionClosed(conn.app_id, conn.socket_id, conn.cut_reason or reason, user_id=signed_in,
                                     code=conn.close_code)
             )
+
+    async def _release_all(self, conn: Connection, left: list[tuple[str, str | None]]) -> None:
+        for name, user_id in left:
+            try:
+                await self._release(conn.app, name, user_id)
+            except Exception:
+                log.exception("releasing a channel of a closed connection failed")
 
     # -- a session's actions ------------------------------------------------------------------
 
@@ -124,7 +139,11 @@ class Hub:
         member = None
         if grant.type.is_presence and grant.user_id is not None:
             member = Member(grant.user_id, grant.user_info, app.limits.max_presence_members)
-        if self.adapter.shared:
+        kept: list[Kept] = []
+        mailbox_user = self._mailbox_user(app, name)
+        if mailbox_user is not None:
+            joined, held, kept = await self._join_user_channel(conn, name, mailbox_user)
+        elif self.adapter.shared:
             with self.joining.wait(app.id, name) as held:
                 joined = await self._unavailable_as(name, self.adapter.join(app.id, name, member, grant.type.cache))
         else:
@@ -136,6 +155,8 @@ class Hub:
                 type="LimitReached", status=4100,
             )
         if not self.index.is_current(conn):  # it closed while we waited: give the subscription back
+            if kept and mailbox_user is not None:
+                await self._put_back(app, mailbox_user, kept)
             await self._release(app, name, grant.user_id)
             return
         self.index.attach(st, conn, name, grant.type)
@@ -145,6 +166,8 @@ class Hub:
             self.stream.emit(ev.ChannelOccupied(app.id, name))
         conn.session.joined(grant)
         conn.send(messages.subscription_succeeded(name, presence.snapshot(joined.members) if member else None))
+        if kept and mailbox_user is not None:  # before the held frames: those are newer
+            mb.replay(self.stream, conn, name, mailbox_user, kept)
         if held:
             self.joining.replay(conn, held, joined.members if member else None)
         if joined.first_member and grant.user_id is not None:
@@ -166,6 +189,46 @@ class Hub:
             user = conn.user.id if conn.user is not None else None
             self.stream.emit(ev.Unsubscribed(conn.app_id, conn.socket_id, name, user_id=user))
             await self._release(conn.app, name, self.index.detach(st, conn, name))
+
+    def _mailbox_user(self, app: App, name: str) -> str | None:
+        """The user whose mailbox a subscription to `name` takes, if any."""
+        if self.mailbox is None or app.user_mailbox <= 0:
+            return None
+        return names.user_id_of_channel(name)
+
+    async def _join_user_channel(
+        self, conn: Connection, name: str, user_id: str
+    ) -> tuple[Joined, list[Held], list[Kept]]:
+        """Join the user channel and take the user's mailbox as one step with respect to `keep`
+        (adapters/mailbox.py); frames to the user meanwhile are held back and come after the kept ones."""
+        assert self.mailbox is not None
+        app = conn.app
+        async with self.mailbox.joining(app.id, user_id):
+            with self.joining.wait(app.id, name, conn.socket_id) as held:
+                joined = await self._unavailable_as(name, self.adapter.join(app.id, name, None, False))
+                try:
+                    taken = await self.mailbox.take(app.id, user_id)
+                except (AdapterUnavailable, StorageError) as exc:
+                    # Not subscribed without its kept events: they would come after newer live ones later.
+                    await self._release(app, name, None)
+                    log.warning("subscribe failed: the user's mailbox did not answer: %s", exc)
+                    raise SubscriptionError(
+                        name, "Subscriptions are temporarily unavailable", type="ServerError", status=503
+                    ) from exc
+        if taken.expired:
+            self.stream.emit(ev.MailboxExpired(app.id, user_id, taken.expired))
+        return joined, held, taken.entries
+
+    async def _put_back(self, app: App, user_id: str, kept: list[Kept]) -> None:
+        assert self.mailbox is not None
+        try:
+            dropped = await self.mailbox.put_back(app, user_id, kept)
+        except (AdapterUnavailable, StorageError) as exc:
+            log.warning("%d kept event(s) of a user lost: their connection closed and the mailbox did not answer: %s",
+                        len(kept), exc)
+            return
+        if dropped:
+            self.stream.emit(ev.MailboxDropped(app.id, user_id, dropped))
 
     @staticmethod
     async def _unavailable_as(name: str, call: Coroutine[Any, Any, Any]) -> Any:
@@ -224,21 +287,29 @@ class Hub:
         )
 
     async def trigger(
-        self, app_id: str, event: str, channels: Iterable[str], data: str, except_socket: str | None = None
+        self, app: App, event: str, channels: Iterable[str], data: str, except_socket: str | None = None
     ) -> int:
         """An HTTP-API event: cache channels' last event stored first (a subscriber arriving on any node
-        after the answer gets it), then delivered on every other node and here. Raises AdapterUnavailable
-        before anything is delivered when the cluster cannot take it. Returns local deliveries."""
+        after the answer gets it), events to users nobody is subscribed for kept in the mailbox (apps with
+        one), then delivered on every other node and here. Raises AdapterUnavailable (or StorageError: the
+        mailbox) before anything is delivered when the cluster cannot take it. Returns local deliveries."""
+        app_id = app.id
         channels = tuple(channels)
         for name in channels:
             if names.channel_type(name).cache:
                 await self.adapter.set_cached(app_id, name, event, data)
+        if self.mailbox is not None and app.user_mailbox > 0:
+            channels = await mb.keep_offline(self.mailbox, self.stream, app, event, channels, data)
+            if not channels:
+                return 0
         return self._publish(app_id, event, channels, data, except_socket)
 
     def publish(
         self, app_id: str, event: str, channels: Iterable[str], data: str, except_socket: str | None = None
     ) -> int:
-        """`trigger` for synchronous callers: the cache write runs in a task of its own."""
+        """`trigger` for synchronous callers: the cache write runs in a task of its own. Never kept in the
+        mailbox: Beams routing publishes here only to users it found subscribed (a user offline then gets a
+        push instead)."""
         channels = tuple(channels)
         for name in channels:
             if names.channel_type(name).cache:

@@ -71,7 +71,7 @@ async def trigger(request: web.Request) -> web.Response:
     # Read before triggering: a Redis failure then answers 503 with nothing delivered, so a client that
     # retries does not duplicate the event. (Triggering does not change the figures read.)
     out = {name: await _attributes(ctx, app.id, name, event.info) for name in event.channels} if event.info else None
-    await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
+    await ctx.hub.trigger(app, event.name, event.channels, event.data, event.socket_id)
     return web.json_response({} if out is None else {"channels": out})
 
 
@@ -82,7 +82,7 @@ async def batch(request: web.Request) -> web.Response:
     # (the bus buffer full, a cache write), the events before that one are delivered and the answer is 503.
     out = [await _attributes(ctx, app.id, e.channels[0], e.info) for e in batch] if any(e.info for e in batch) else None
     for event in batch:
-        await ctx.hub.trigger(app.id, event.name, event.channels, event.data, event.socket_id)
+        await ctx.hub.trigger(app, event.name, event.channels, event.data, event.socket_id)
     return web.json_response({} if out is None else {"batch": out})
 
 
