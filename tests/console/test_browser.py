@@ -158,6 +158,7 @@ def test_the_console_in_a_browser(srv: InProcessServer) -> None:
             # Filter by user: only alice's events are left.
             page.get_by_label("User id").fill("alice")
             page.get_by_role("button", name="Apply filters").click()
+            page.locator("#status", has_text="live").wait_for()  # the new stream is open
             sdk.trigger("orders", "not-for-alice", {})
             sdk.send_to_user("alice", "for-alice", {"n": 1})
             expect_row(page, "for-alice", "event_triggered")

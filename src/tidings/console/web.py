@@ -190,8 +190,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
     })
-    await response.prepare(request)
-    view = console.open(scope.keys, flt)
+    view = console.open(scope.keys, flt)  # before the headers: a client that sees the stream open misses nothing
+    try:
+        await response.prepare(request)
+    except BaseException:
+        console.close(view)
+        raise
     transport = request.transport
     if transport is not None:
         view.abort = transport.abort

@@ -155,6 +155,7 @@
     };
     const connect = () => {
       if (source) source.close();
+      setStatus("connecting");
       source = new EventSource(`${api}/stream?${query()}`);
       source.onopen = () => setStatus(paused ? "paused" : "live");
       source.onerror = () => setStatus("reconnecting");
@@ -174,6 +175,7 @@
 
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
+      setStatus("connecting");
       list.replaceChildren();
       await load();
       connect();
