@@ -13,6 +13,7 @@ Keys (prefix `p`, default "tidings"):
   p:a:<app>:cache:<channel>     STRING the last event of a cache channel, with a TTL
   p:n:<node>:{counts,presence,users}  this node's share of the three counters above (see scripts.py)
   p:cleanup:<node>              SET NX lock: one survivor cleans a dead node
+  p:a:<app>:mb:<user>, p:mailboxes  the offline user mailbox (adapters/mailbox_redis.py, its own client)
 
 Not for Redis Cluster: scripts touch keys they compute (one Redis, or a primary with replicas/Sentinel).
 
