@@ -1,5 +1,5 @@
 """`tidings apps ... --beams-instance`: linking an app to the Beams instance whose users are its users (user-first
-delivery, docs/routing.md), on SQLite and PostgreSQL."""
+delivery, docs/user-first-delivery.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The routing race (docs/routing.md, "Races"): a user subscribes to their user channel (signs in) while a worker
+"""The routing race (docs/user-first-delivery.md, "Races"): a user subscribes to their user channel (signs in) while a worker
 routes a publish to them. Whatever the interleaving, the user gets it by exactly one route: the socket or the
 push, never both, and never neither (the subscription completes; nobody leaves).
 

@@ -1,4 +1,4 @@
-"""v1.PublishToUsersAttempt for a routed publish (docs/routing.md): users sent the event over Channels are listed
+"""v1.PublishToUsersAttempt for a routed publish (docs/user-first-delivery.md): users sent the event over Channels are listed
 in `users_delivered_to_channels`, in none of Beams' three lists; the pushed users as before."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Sources (all on the one event stream, see beams/events.py):
 
 - v1.PublishToUsersAttempt: the delivery pipeline's BeamsPublishStarted / BeamsDelivered / BeamsPublishFinished.
   The per-device results of a publish to users are folded into one small per-user state as they are emitted,
-  and summarised when the publish finishes. A routed publish (its body carried `channels`, docs/routing.md)
+  and summarised when the publish finishes. A routed publish (its body carried `channels`, docs/user-first-delivery.md)
   also folds BeamsUserRouted: its users sent the event over Channels are listed in
   `users_delivered_to_channels` (a Tidings extension), the others as Beams lists them.
 - v1.UserNotificationAcknowledgement / v1.UserNotificationOpen: BeamsNotificationReported (the reporting API),

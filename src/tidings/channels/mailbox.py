@@ -1,7 +1,7 @@
 """The offline user mailbox, as pure data: what is kept, and the rules every implementation shares.
 
 An app with `user_mailbox > 0` keeps an event sent to `#server-to-user-{id}` while no connection anywhere is
-subscribed to that channel, and replays it, once, to the next connection that subscribes (docs/mailbox.md).
+subscribed to that channel, and replays it, once, to the next connection that subscribes (docs/user-first-delivery.md).
 The stores are adapters/mailbox.py (one process, the database) and adapters/mailbox_redis.py (scale-out).
 """
 

@@ -4,7 +4,7 @@ Any number of these (and of `tidings serve`) may share one database: they share 
 deliver a publish twice, and take over the publishes of a worker that died once its lease runs out.
 SIGTERM or SIGINT: the sends in flight are recorded, unfinished publishes go back to the queue, exit 0.
 
-Routed publishes (a `channels` object, docs/routing.md) need the Channels side: with `redis_url` set, the
+Routed publishes (a `channels` object, docs/user-first-delivery.md) need the Channels side: with `redis_url` set, the
 workers read who is signed in from Redis and send socket routes over its bus (a hub without connections);
 without Redis they cannot see any signed-in user, so every user of such a publish is pushed (said once at start).
 """
@@ -107,7 +107,7 @@ async def _channels_view(settings: Settings, stream: EventStream) -> tuple[Redis
 
     if not settings.redis_url:
         log.warning("no redis_url: these workers cannot see who is signed in on Channels, so every user of a "
-                    "publish with `channels` is pushed (docs/routing.md)")
+                    "publish with `channels` is pushed (docs/user-first-delivery.md)")
         return None, None
     from tidings.adapters.redis import RedisAdapter
 

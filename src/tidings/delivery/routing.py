@@ -12,7 +12,7 @@ its users, a page at a time (the expansion step of an ordinary publish):
 as that user can subscribe to it (pusher-js does so right after `signin()`), and a closed connection's
 subscription is given back when it is removed. The decision is read once and stored before anything is sent,
 so a user who signs in (or leaves) while the worker routes gets the event by whichever route was stored, and
-a retry, by any worker, acts on the stored route. Docs: docs/routing.md.
+a retry, by any worker, acts on the stored route. Docs: docs/user-first-delivery.md.
 
 Without a view of the Channels side (`tidings worker` with no Redis) every user is pushed; when the adapter
 does not answer, the page is pushed too (a notification is not held back for an outage).

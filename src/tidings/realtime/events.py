@@ -158,7 +158,7 @@ class SlowConsumerCut(ChannelsEvent):
     user_id: str | None = field(default=None, kw_only=True)  # the user it was signed in as
 
 
-# -- the offline user mailbox (docs/mailbox.md) ------------------------------------------------------------------
+# -- the offline user mailbox (docs/user-first-delivery.md) -------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The hub's side of the offline user mailbox (docs/mailbox.md): keep on the send path, replay after the
+"""The hub's side of the offline user mailbox (docs/user-first-delivery.md): keep on the send path, replay after the
 subscription, and the periodic sweep of expired entries. The stores and their atomicity are adapters/mailbox.py's.
 
 A user is reachable when at least one connection, anywhere, is subscribed to their `#server-to-user-{id}`

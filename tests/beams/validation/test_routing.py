@@ -1,4 +1,4 @@
-"""The `channels` object of a publish to users (user-first routing, docs/routing.md): what is accepted, how `data`
+"""The `channels` object of a publish to users (user-first routing, docs/user-first-delivery.md): what is accepted, how `data`
 is kept, and every refusal (400 "Bad request", the Beams error body, a description naming `channels`)."""
 
 from __future__ import annotations

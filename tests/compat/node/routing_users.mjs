@@ -1,4 +1,4 @@
-// User-first routing (docs/routing.md): TABS pusher-js clients sign in as ROUTED_USER (their
+// User-first routing (docs/user-first-delivery.md): TABS pusher-js clients sign in as ROUTED_USER (their
 // #server-to-user- channel subscribed, as pusher-js does after signin()), then the official Beams Node server
 // SDK publishes to that user with a `channels` object next to `web`. Each tab must get the event through
 // pusher.user.bind; with TABS=0 the script only publishes (the user is not signed in: the push goes out).

@@ -1,4 +1,4 @@
-// The offline user mailbox (docs/mailbox.md): bob signs in with pusher-js after events were sent to him while
+// The offline user mailbox (docs/user-first-delivery.md): bob signs in with pusher-js after events were sent to him while
 // he had no connection; `pusher.user.bind` must get them, in order, once. Then, if MAILBOX_LIVE is set, the
 // test sends one more event (bob is reachable now: it goes live) after the "kept" line.
 //

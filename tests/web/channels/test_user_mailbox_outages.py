@@ -1,4 +1,4 @@
-"""The offline user mailbox when its store is down (docs/mailbox.md): an event to a user is answered 200 only
+"""The offline user mailbox when its store is down (docs/user-first-delivery.md): an event to a user is answered 200 only
 once it is delivered live or kept; with the store unreachable the API answers 503 and nothing is delivered
 (the database refused: nothing kept either; Redis timed out: the write may still be applied when it wakes up),
 and a user channel subscription is refused with a 503 subscription error instead of completing without its
@@ -103,7 +103,7 @@ async def test_redis_paused_answers_503_and_keeps_nothing(private_redis: Private
         client = await bob_connects(server, bob)
         await client.subscribe(f"#server-to-user-{bob}")
         # A command that timed out was still in Redis' socket buffer and ran when Redis woke up: "two" may
-        # have been kept (503 means "not confirmed", docs/mailbox.md). Never delivered live, never twice,
+        # have been kept (503 means "not confirmed", docs/user-first-delivery.md). Never delivered live, never twice,
         # and the order holds.
         got = events_of(await drain(client))
         assert got in ([("one", {"n": 1}), ("three", {"n": 3})],

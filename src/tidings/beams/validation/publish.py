@@ -3,7 +3,7 @@
 Schema refusals answer 422 with "`field`: message" descriptions (the recorded shape of the real service's);
 the size limits and a too-long user id answer 400 "Bad request", as the real service does.
 
-User-first routing (docs/routing.md): a publish to users may carry `"channels": {"event": ..., "data": ...}`
+User-first routing (docs/user-first-delivery.md): a publish to users may carry `"channels": {"event": ..., "data": ...}`
 next to `web`/`apns`/`fcm`; each user signed in on the linked Channels app then gets that event on
 `#server-to-user-{id}` instead of the push. It is a Tidings extension, so its refusals are 400 "Bad request"
 with a description naming `channels`. `parse_publish` checks its shape and stores `data` as the string
