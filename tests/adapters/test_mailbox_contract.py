@@ -105,6 +105,16 @@ async def test_kept_for_an_offline_user_and_replayed_once_in_order(rig: Rig) -> 
     assert await rig.subscribe(app, "bob") == []  # once
 
 
+async def test_peek_lists_without_taking(rig: Rig) -> None:
+    app = make_app()
+    for i in range(3):
+        await rig.mailbox.keep(app, ["bob"], f"ev-{i}", f"d{i}")
+    assert [(k.event, k.data) for k in await rig.mailbox.peek(app.id, "bob", 2)] == [("ev-0", "d0"), ("ev-1", "d1")]
+    assert await rig.mailbox.peek(app.id, "carol", 10) == []
+    assert len(await rig.subscribe(app, "bob")) == 3  # peeking took nothing
+    assert await rig.mailbox.peek(app.id, "bob", 10) == []
+
+
 async def test_a_subscribed_user_is_reachable_and_nothing_is_kept(rig: Rig) -> None:
     app = make_app()
     await rig.subscribe(app, "alice")

@@ -194,3 +194,24 @@ async def test_unknown_app_is_404_and_the_stream_closes_with_the_server(tmp_path
             await trigger(http, srv.http_url, ["news"], "tick", "{}")
             await __import__("asyncio").sleep(0.1)
         assert console.views == 0
+
+
+async def test_timeline_shows_the_mailbox_content_of_an_offline_user(tmp_path: Path) -> None:
+    """Kept events are listed on the user's timeline, oldest first (the replay order), and gone once replayed."""
+    async with serving(tmp_path, console_token=TOKEN, default_app_user_mailbox=600) as srv, \
+            aiohttp.ClientSession() as http:
+        for n in (1, 2):
+            await trigger(http, srv.http_url, ["#server-to-user-erin"], f"note-{n}", f'{{"n":{n}}}')
+        url = f"{srv.http_url}/console/api/apps/{APP_ID}/users/erin/timeline"
+        async with http.get(url, headers=bearer()) as r:
+            assert r.status == 200
+            kept = (await r.json())["mailbox"]
+        assert kept["kept"] == 2
+        assert [(e["event"], e["data"]) for e in kept["events"]] == [("note-1", '{"n":1}'), ("note-2", '{"n":2}')]
+        assert all(e["expires_at"] > time.time() for e in kept["events"])
+        erin = await sign_in(srv.ws_url(), "erin")
+        await erin.send("pusher:subscribe", {"channel": "#server-to-user-erin"})  # as pusher-js does after signin
+        await erin.wait_for("note-2")
+        async with http.get(url, headers=bearer()) as r:
+            assert (await r.json())["mailbox"] == {"kept": 0, "events": []}
+        await erin.close()

@@ -57,6 +57,10 @@ class Mailbox(Protocol):
         """Drop every expired entry (idempotent: any node, any time); returns what was dropped, per user."""
         ...
 
+    async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]:
+        """The user's first `limit` entries, oldest first, left in place (expired ones not yet swept included)."""
+        ...
+
     async def count(self, app_id: str, user_id: str) -> int:
         """Entries kept for the user (expired ones not yet swept included)."""
         ...
@@ -143,6 +147,9 @@ class DatabaseMailbox:
     async def sweep(self) -> list[Expired]:
         return await self._store.expire(self._clock())
 
+    async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]:
+        return await self._store.peek(app_id, user_id, limit)
+
     async def count(self, app_id: str, user_id: str) -> int:
         return await self._store.count(app_id, user_id)
 
@@ -161,6 +168,8 @@ class MailboxRows(Protocol):
     async def put_back(self, app_id: str, user_id: str, entries: Sequence[Kept], limit: int, now: float) -> int: ...
 
     async def expire(self, now: float) -> list[Expired]: ...
+
+    async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]: ...
 
     async def count(self, app_id: str, user_id: str) -> int: ...
 

@@ -201,6 +201,12 @@ class RedisMailbox:
             if int(looked) < SWEEP_BATCH:
                 return found
 
+    async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]:
+        """The user's first `limit` entries, oldest first, left in place (the console's per-user timeline)."""
+        with _unavailable():
+            raw = await self._redis.lrange(self._list(app_id, user_id), 0, max(0, limit - 1))
+        return [_decode(item if isinstance(item, str) else item.decode()) for item in raw]
+
     async def count(self, app_id: str, user_id: str) -> int:
         """Entries kept for the user (expired ones not yet swept included)."""
         with _unavailable():

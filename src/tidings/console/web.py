@@ -19,7 +19,7 @@ An app's stream and timelines include the events of the Beams instance linked to
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol, cast
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -222,8 +222,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-class _Mailbox(Protocol):
-    async def count(self, app_id: str, user_id: str) -> int: ...
+# Kept events shown on a timeline: the mailbox holds at most user_mailbox_events (1000) per user.
+MAILBOX_SHOWN = 100
 
 
 async def timeline(request: web.Request) -> web.Response:
@@ -245,9 +245,14 @@ async def timeline(request: web.Request) -> web.Response:
     if scope.product == "channels":
         out["online"] = user_id in await ctx.hub.adapter.online(scope.id, (user_id,))
         out["connections_here"] = _connections_here(ctx, scope.id, user_id)
-        mailbox = cast(_Mailbox | None, getattr(ctx.storage, "mailbox", None))
-        if mailbox is not None and hasattr(mailbox, "count"):
-            out["mailbox"] = {"kept": await mailbox.count(scope.id, user_id)}
+        mailbox = ctx.hub.mailbox
+        if mailbox is not None:
+            kept = await mailbox.peek(scope.id, user_id, MAILBOX_SHOWN)
+            out["mailbox"] = {
+                "kept": await mailbox.count(scope.id, user_id),
+                # Oldest first: the order they will be replayed in.
+                "events": [{"event": k.event, "data": k.data, "expires_at": k.expires_at} for k in kept],
+            }
     instance = scope.id if scope.product == "beams" else scope.linked
     if instance:
         out["beams_instance"] = instance

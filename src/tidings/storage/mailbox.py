@@ -101,6 +101,19 @@ class MailboxStore:
                     break
         return [Expired(app_id, user_id, n) for (app_id, user_id), n in counts.items()]
 
+    async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]:
+        """The user's first `limit` entries, oldest first, left in place (the console's per-user timeline)."""
+        stmt = (
+            select(m.event, m.data, m.expires_at)
+            .where(m.app_id == app_id, m.user_id == user_id)
+            .order_by(m.id)
+            .limit(limit)
+        )
+        with translate_errors("reading a user's kept events"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        return [Kept(_value(r.event), _value(r.data), _seconds(r.expires_at)) for r in rows]
+
     async def count(self, app_id: str, user_id: str) -> int:
         """Entries kept for the user (expired ones not yet swept included)."""
         with translate_errors("counting a user's kept events"):

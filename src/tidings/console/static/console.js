@@ -205,7 +205,11 @@
       add("Connections on this node", t.connections_here.length
         ? t.connections_here.map((c) => `${c.socket_id} [${c.channels.join(", ")}]`).join("; ") : "none");
     }
-    if (t.mailbox) add("Mailbox", `${t.mailbox.kept} event(s) kept`);
+    if (t.mailbox) {
+      // Oldest first, the order of the replay; payloads are shown as they were sent.
+      const kept = t.mailbox.events.map((k) => `${k.event} ${k.data} (expires ${new Date(k.expires_at * 1000).toISOString()})`);
+      add("Mailbox", `${t.mailbox.kept} event(s) kept${kept.length ? ": " + kept.join("; ") : ""}`);
+    }
     if (t.beams_instance) add("Beams instance", t.beams_instance);
     const table = document.getElementById("devices-table");
     const rows = document.getElementById("devices");
