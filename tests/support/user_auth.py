@@ -8,7 +8,8 @@ the signatures under test are the SDK's, not ours. The test chooses who signs in
     /pusher/user-auth?user=alice&watch=bob,carol&name=Alice
 
 - ``user`` (required): the user id; ``name`` (default: the id): ``user_info.name``;
-- ``watch`` (optional): comma-separated watchlist; without it the user data has no ``watchlist`` key.
+- ``watch`` (optional): comma-separated watchlist; without it the user data has no ``watchlist`` key;
+- ``expires_in`` (optional): seconds from now, as the user data's ``expires_at`` (the session's end).
 
 ``/pusher/auth`` authorizes channels with ``authenticate(channel, socket_id)`` and no ``custom_data``, so a
 presence channel gets only ``auth`` over ``socket_id:channel``: the member must come from the sign-in.
@@ -23,6 +24,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,6 +94,8 @@ class UserAuthEndpoint(HttpService):
         data: dict[str, Any] = {"id": user, "user_info": {"name": query.get("name") or user}}
         if query.get("watch"):
             data["watchlist"] = [w for w in query["watch"].split(",") if w]
+        if query.get("expires_in"):
+            data["expires_at"] = int(time.time()) + int(query["expires_in"])
         return data
 
     def answer(self, path: str, query: dict[str, str], form: dict[str, str]) -> tuple[int, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from tidings.adapters import Adapter, AdapterUnavailable, LocalAdapter, bus
@@ -27,6 +27,7 @@ from tidings.channels.subscription import Grant
 from tidings.errors import ProtocolError, StorageError, SubscriptionError
 from tidings.realtime import events as ev
 from tidings.realtime import mailbox as mb
+from tidings.realtime import presence_counts as pc
 from tidings.realtime.connection import SLOW_CONSUMER, Connection
 from tidings.realtime.counts import Counts, counted
 from tidings.realtime.fanout import Fanout
@@ -50,7 +51,11 @@ class Hub:
         self.joining = Joining()  # frames for channels a connection is joining (shared adapter only)
         self.fanout = Fanout(self.index, self.joining, stream)
         self.counts = Counts(self.index, self.fanout, self.adapter, stream, self._spawn)
-        self.users = Users(self.index, self.adapter, stream, self._broadcast)
+        self.users = Users(self.index, self.adapter, stream, self._broadcast, self._spawn)
+        self.presence_counts = pc.PresenceCounts(self.index, self.fanout, self.adapter, self._spawn)
+        # Set while the node drains (realtime/drain.py): awaited before a closed connection's channels and user
+        # are given back, so a client reconnecting elsewhere meanwhile causes no member_removed/added flap.
+        self.release_hold: Callable[[Connection], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- connections -------------------------------------------------------------------------
@@ -64,8 +69,21 @@ class Hub:
     def all_connections(self) -> Iterable[Connection]:
         return self.index.all_connections()
 
+    async def admit(self, app: App) -> bool:
+        """May one more connection of the app open (max_connections, cluster-wide)? Given back by `remove`,
+        or by `unadmit` when the connection never opened."""
+        return await self.users.guards.admit(app)
+
+    async def unadmit(self, app: App) -> None:
+        if app.limits.max_connections is not None:
+            try:
+                await self.adapter.release(app.id)
+            except AdapterUnavailable as exc:
+                log.warning("a connection's quota share not given back: %s", exc)
+
     def add(self, conn: Connection) -> None:
         self.index.add(conn)
+        self.users.guards.admitted(conn)
         self.stream.emit(ev.ConnectionOpened(conn.app_id, conn.socket_id))
 
     async def remove(self, conn: Connection, reason: str = "closed") -> None:
@@ -87,10 +105,13 @@ class Hub:
         self.users.drop(st, conn)
         try:
             await self._release_all(conn, left[:user_channels])
+            if self.release_hold is not None:
+                await self.release_hold(conn)
+            await self.users.guards.closed(conn)
             await self._release_all(conn, left[user_channels:])
             if user is not None:
                 try:
-                    await self.users.signed_out(conn.app_id, user.id)
+                    await self.users.signed_out(conn.app_id, user.id, conn.socket_id)
                 except Exception:
                     log.exception("signing out a closed connection failed")
         finally:
@@ -118,6 +139,7 @@ class Hub:
             elif isinstance(action, p.SignInUser):
                 await self.users.signin(conn, action.result)
             else:
+                await self.users.guards.client_event(conn, action.channel, action.user_id)
                 self.relay(conn, action)
         except ProtocolError as exc:
             conn.apply(conn.session.refuse(exc))
@@ -134,11 +156,14 @@ class Hub:
             members = None
             if grant.type.is_presence:
                 members = await self._unavailable_as(name, self.adapter.members(app.id, name))
-            conn.send(messages.subscription_succeeded(name, presence.snapshot(members)))
+            roster = presence.snapshot(members)
+            if members is not None and grant.user_id is not None and pc.counts_only(app, len(members)):
+                roster = pc.snapshot(grant.user_id, grant.user_info, len(members))
+            conn.send(messages.subscription_succeeded(name, roster))
             return
         member = None
         if grant.type.is_presence and grant.user_id is not None:
-            member = Member(grant.user_id, grant.user_info, app.limits.max_presence_members)
+            member = Member(grant.user_id, grant.user_info, app.limits.max_presence_members, pc.threshold(app))
         kept: list[Kept] = []
         mailbox_user = self._mailbox_user(app, name)
         if mailbox_user is not None:
@@ -165,15 +190,21 @@ class Hub:
         if joined.count == 1 and grant.type.kind is not names.ChannelKind.USER:  # internal: no webhooks
             self.stream.emit(ev.ChannelOccupied(app.id, name))
         conn.session.joined(grant)
-        conn.send(messages.subscription_succeeded(name, presence.snapshot(joined.members) if member else None))
+        counts_only = member is not None and pc.counts_only(app, joined.member_count)
+        roster = presence.snapshot(joined.members) if member else None
+        if counts_only and grant.user_id is not None:
+            roster = pc.snapshot(grant.user_id, grant.user_info, joined.member_count)
+        conn.send(messages.subscription_succeeded(name, roster))
         if kept and mailbox_user is not None:  # before the held frames: those are newer
             mb.replay(self.stream, conn, name, mailbox_user, kept)
         if held:
             self.joining.replay(conn, held, joined.members if member else None)
         if joined.first_member and grant.user_id is not None:
-            frame = text_frame(messages.member_added(name, grant.user_id, grant.user_info))
-            self.fanout.to_channel(app.id, name, Held(frame, added=grant.user_id), skip=conn)
-            self._broadcast(bus.MemberAdded(app.id, name, grant.user_id, grant.user_info))
+            if not counts_only:
+                frame = text_frame(messages.member_added(name, grant.user_id, grant.user_info))
+                self.fanout.to_channel(app.id, name, Held(frame, added=grant.user_id), skip=conn)
+                self._broadcast(bus.MemberAdded(app.id, name, grant.user_id, grant.user_info))
+            self._presence_count_changed(app, name)
             self.stream.emit(ev.MemberAdded(app.id, name, grant.user_id))
         if grant.type.cache:
             if joined.cached is not None:
@@ -249,15 +280,24 @@ class Hub:
             log.warning("unsubscribe from a channel not recorded: %s", exc)
             return
         if left.last_member and user_id is not None:
-            frame = text_frame(messages.member_removed(name, user_id))
-            self.fanout.to_channel(app_id, name, Held(frame, removed=user_id))
-            self._broadcast(bus.MemberRemoved(app_id, name, user_id))
+            if not pc.counts_only(app, left.member_count + 1):  # as the channel was: the others saw them join
+                frame = text_frame(messages.member_removed(name, user_id))
+                self.fanout.to_channel(app_id, name, Held(frame, removed=user_id))
+                self._broadcast(bus.MemberRemoved(app_id, name, user_id))
+            if not left.vacated:
+                self._presence_count_changed(app, name)
             self.stream.emit(ev.MemberRemoved(app_id, name, user_id))
         if left.vacated:
             if names.channel_type(name).kind is not names.ChannelKind.USER:
                 self.stream.emit(ev.ChannelVacated(app_id, name))
             return
         self._count_changed(app, name, left.count)
+
+    def _presence_count_changed(self, app: App, name: str) -> None:
+        """A counted presence channel (the app sets presence_counts_only_above) gained or lost a member."""
+        if pc.threshold(app) is not None:
+            self._broadcast(bus.PresenceCount(app.id, name))
+            self.presence_counts.changed(app.id, name)
 
     def _count_changed(self, app: App, name: str, count: int) -> None:
         """This node changed a channel's count: tell the other nodes, and this node's subscribers."""

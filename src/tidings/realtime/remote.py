@@ -25,6 +25,12 @@ def on_message(hub: Hub, m: bus.BusMessage, own: bool) -> None:
                 hub.deliver(app_id, event, channels, data, except_socket)
         case bus.Terminate(app_id, user_id):
             hub.users.terminate_local(app_id, user_id)
+        case bus.Watchlist(app_id, user_id, watchlist):
+            hub.users.spawn(hub.users.apply_watchlist(app_id, user_id, watchlist))
+        case bus.CloseConnections(app_id, _user_id, socket_ids, code, reason):
+            hub.users.guards.close_local(app_id, socket_ids, code, reason)
+        case bus.PresenceCount(app_id, name):
+            hub.presence_counts.changed(app_id, name)
         case bus.UserStatus(app_id, user_id, online):
             hub.users.notify_watchers(app_id, user_id, online=online)
             if own:

@@ -20,6 +20,7 @@ from tidings.adapters.base import ChannelInfo
 from tidings.channels import api, httpauth, names
 from tidings.channels.apps import App
 from tidings.errors import BadRequest, Forbidden, HttpNotFound, Unauthorized
+from tidings.web import users_api
 from tidings.web.context import Context, context
 
 
@@ -124,6 +125,11 @@ async def users(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
     if not names.channel_type(name).is_presence:
         raise BadRequest("Users can only be listed for presence channels")
+    page = users_api.page_params(request.query)  # ?cursor=&limit=: a page of a large roster (docs/users.md)
+    if page is not None:
+        found = await ctx.hub.adapter.members_page(app.id, name, *page)
+        users = [{"id": uid} for uid in found.user_ids]
+        return web.json_response({"users": users, "next_cursor": found.next_cursor, "total": found.total})
     ids = list(await ctx.hub.adapter.members(app.id, name))
     return web.json_response({"users": [{"id": uid} for uid in ids]})
 

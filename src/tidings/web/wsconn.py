@@ -91,8 +91,7 @@ class WsServer:
             return Code.APP_NOT_FOUND, "App key does not exist"
         if not app.enabled:
             return Code.APP_DISABLED, "App is disabled"
-        limit = app.limits.max_connections
-        if limit is not None and ctx.hub.connection_count(app.id) >= limit:
+        if not await ctx.hub.admit(app):  # max_connections, counted across the cluster
             return Code.OVER_CONNECTION_QUOTA, "Over connection quota"
         return app
 
@@ -159,6 +158,8 @@ class Handshake(asyncio.Protocol):
         refused = await server.refusal(request.path)
         transport = self.transport
         if transport is None:  # the client left while the app was looked up
+            if not isinstance(refused, tuple):
+                await server.ctx.hub.unadmit(refused)
             return
         self._flush()
         if isinstance(refused, tuple):

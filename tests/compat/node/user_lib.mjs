@@ -15,13 +15,15 @@ export function uid(base) {
 }
 
 /**
- * A pusher-js client whose `signin()` authenticates as `user` (watching `watch`, user_info.name `name`).
+ * A pusher-js client whose `signin()` authenticates as `user` (watching `watch`, user_info.name `name`,
+ * the session ending `expiresIn` seconds after the sign-in when given).
  * Every event delivered to `pusher.user` for the names in `record` is printed as
  * {"event":"user_event","client":name,"name":...,"data":...} and kept in `pusher.userEvents`.
  */
-export function userClient(name, user, { watch = [], displayName, record = [], options = {} } = {}) {
+export function userClient(name, user, { watch = [], displayName, record = [], options = {}, expiresIn } = {}) {
   const q = new URLSearchParams({ user });
   if (watch.length) q.set('watch', watch.join(','));
+  if (expiresIn) q.set('expires_in', String(expiresIn)); // user_data.expires_at = now + expiresIn
   if (displayName) q.set('name', displayName);
   const pusher = client(name, {
     user,
