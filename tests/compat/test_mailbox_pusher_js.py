@@ -1,7 +1,7 @@
-"""The offline user mailbox with the official SDKs (docs/user-first-delivery.md): `send_to_user` from the `pusher` Python
-SDK to a bob who has no connection, then bob signs in with pusher-js 8.6.0 in Node and receives the events
-through `pusher.user.bind`, in order, exactly once. Also across a server restart (a `tidings serve` process,
-its SQLite file kept), across two nodes on Redis and PostgreSQL, and not at all once expired.
+"""The offline user mailbox with the official SDKs (docs/user-first-delivery.md): `send_to_user` from the `pusher`
+Python SDK to a bob who has no connection, then bob signs in with pusher-js 8.6.0 in Node and receives the events
+through `pusher.user.bind`, in order, exactly once. Also across a server restart (a `tidings serve` process, its SQLite
+file kept), across two nodes on Redis and PostgreSQL, and not at all once expired.
 
 The Node side is tests/compat/node/user_mailbox.mjs; assertions are here, on what pusher-js handed to the
 app and on the raw frames it received.

@@ -1,6 +1,6 @@
-"""User-first routing (docs/user-first-delivery.md): each user of a publish carrying `channels` gets the event over their
-signed-in connections or the push on their devices, decided once, never both. SQLite and PostgreSQL alike,
-with a real hub (fake transports) as the Channels side."""
+"""User-first routing (docs/user-first-delivery.md): each user of a publish carrying `channels` gets the event over
+their signed-in connections or the push on their devices, decided once, never both. SQLite and PostgreSQL alike, with a
+real hub (fake transports) as the Channels side."""
 
 from __future__ import annotations
 

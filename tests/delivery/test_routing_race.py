@@ -1,5 +1,5 @@
-"""The routing race (docs/user-first-delivery.md, "Races"): a user subscribes to their user channel (signs in) while a worker
-routes a publish to them. Whatever the interleaving, the user gets it by exactly one route: the socket or the
+"""The routing race (docs/user-first-delivery.md, "Races"): a user subscribes to their user channel (signs in) while
+a worker routes a publish to them. Whatever the interleaving, the user gets it by exactly one route: the socket or the
 push, never both, and never neither (the subscription completes; nobody leaves).
 
 Run many times on real Redis (a subscribe waits for Redis there, so the worker's read can fall anywhere inside

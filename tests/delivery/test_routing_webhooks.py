@@ -1,5 +1,5 @@
-"""v1.PublishToUsersAttempt for a routed publish (docs/user-first-delivery.md): users sent the event over Channels are listed
-in `users_delivered_to_channels`, in none of Beams' three lists; the pushed users as before."""
+"""v1.PublishToUsersAttempt for a routed publish (docs/user-first-delivery.md): users sent the event over Channels
+are listed in `users_delivered_to_channels`, in none of Beams' three lists; the pushed users as before."""
 
 from __future__ import annotations
 

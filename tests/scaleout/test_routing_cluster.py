@@ -1,6 +1,6 @@
-"""User-first routing across a cluster (docs/user-first-delivery.md): two `tidings serve` nodes on PostgreSQL and Redis, alice
-signed in with pusher-js on node 2, the delivery worker on node 1 (or in a `tidings worker` process of its own),
-the publish made with the official Beams Node SDK on node 1. The worker sees alice through Redis and sends the
+"""User-first routing across a cluster (docs/user-first-delivery.md): two `tidings serve` nodes on PostgreSQL and
+Redis, alice signed in with pusher-js on node 2, the delivery worker on node 1 (or in a `tidings worker` process of its
+own), the publish made with the official Beams Node SDK on node 1. The worker sees alice through Redis and sends the
 event over the bus to node 2; signed out, she is pushed."""
 
 from __future__ import annotations

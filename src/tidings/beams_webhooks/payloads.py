@@ -39,8 +39,8 @@ def publish_to_users_attempt(
     gateway_failed: Iterable[str],
     channels: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Pusher's three lists; a routed publish (docs/user-first-delivery.md) adds `users_delivered_to_channels`: the users
-    signed in on the linked Channels app, sent the event there instead of the push (in none of the three)."""
+    """Pusher's three lists; a routed publish (docs/user-first-delivery.md) adds `users_delivered_to_channels`: the
+    users signed in on the linked Channels app, sent the event there instead of the push (in none of the three)."""
     payload = {
         "instance_id": instance_id,
         "publish_id": publish_id,

@@ -1,5 +1,5 @@
-"""The `channels` object of a publish to users (user-first routing, docs/user-first-delivery.md): what is accepted, how `data`
-is kept, and every refusal (400 "Bad request", the Beams error body, a description naming `channels`)."""
+"""The `channels` object of a publish to users (user-first routing, docs/user-first-delivery.md): what is accepted,
+how `data` is kept, and every refusal (400 "Bad request", the Beams error body, a description naming `channels`)."""
 
 from __future__ import annotations
 

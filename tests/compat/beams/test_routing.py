@@ -1,4 +1,5 @@
-"""User-first routing with the official SDKs (docs/user-first-delivery.md): pusher-js 8.6.0 signed in as alice in Node, a web
+"""User-first routing with the official SDKs (docs/user-first-delivery.md): pusher-js 8.6.0 signed in as alice in
+Node, a web
 device of alice registered through the device API with a Beams Token, and publishes to users from the official
 Beams server SDKs (Node @pusher/push-notifications-server 1.2.7 over HTTP, Python pusher-push-notifications
 2.0.2 over HTTPS) carrying `"channels": {"event", "data"}` next to `web`.

@@ -1,5 +1,5 @@
-"""POST .../publishes/users with a `channels` object through a real in-process server (docs/user-first-delivery.md): accepted
-when the instance is linked to an app and the event fits its limits; otherwise a Beams error body, and nothing
+"""POST .../publishes/users with a `channels` object through a real in-process server (docs/user-first-delivery.md):
+accepted when the instance is linked to an app and the event fits its limits; otherwise a Beams error body, and nothing
 stored."""
 
 from __future__ import annotations

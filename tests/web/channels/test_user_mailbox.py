@@ -1,5 +1,5 @@
-"""The offline user mailbox through a whole server (docs/user-first-delivery.md): `send_to_user` (the official Python SDK)
-to a user with no `#server-to-user-` subscription is kept, and replayed in order, once, right after the next
+"""The offline user mailbox through a whole server (docs/user-first-delivery.md): `send_to_user` (the official Python
+SDK) to a user with no `#server-to-user-` subscription is kept, and replayed in order, once, right after the next
 `pusher_internal:subscription_succeeded` of that user's channel, on the raw protocol.
 
 The apps are made with `tidings apps create --user-mailbox SECONDS` against the module's server.

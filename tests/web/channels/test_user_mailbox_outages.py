@@ -1,8 +1,7 @@
-"""The offline user mailbox when its store is down (docs/user-first-delivery.md): an event to a user is answered 200 only
-once it is delivered live or kept; with the store unreachable the API answers 503 and nothing is delivered
-(the database refused: nothing kept either; Redis timed out: the write may still be applied when it wakes up),
-and a user channel subscription is refused with a 503 subscription error instead of completing without its
-kept events.
+"""The offline user mailbox when its store is down (docs/user-first-delivery.md): an event to a user is answered 200
+only once it is delivered live or kept; with the store unreachable the API answers 503 and nothing is delivered (the
+database refused: nothing kept either; Redis timed out: the write may still be applied when it wakes up), and a user
+channel subscription is refused with a 503 subscription error instead of completing without its kept events.
 
 Real private servers (tests/support/outage.py): PostgreSQL stopped (the single-process mailbox lives in the
 database), Redis paused with SIGSTOP (the scale-out mailbox lives in Redis).
