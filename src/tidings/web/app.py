@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tidings.web import api, beams, health, ws
+from tidings.web import api, beams, health, openapi, users_api, ws
 from tidings.web.context import CONTEXT, Context
 from tidings.web.errors import errors_middleware
 from tidings.web.logcontext import log_context_middleware
@@ -25,10 +25,15 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/apps/{app_id}/channels/{channel}/users", api.users, name="api.users")
     r.add_post("/apps/{app_id}/users/{user_id}/terminate_connections", api.terminate, name="api.terminate")
     r.add_post("/users/{user_id}/terminate_connections", api.terminate, name="api.terminate_unprefixed")
+    r.add_get("/apps/{app_id}/users", users_api.online_users, name="api.online_users")
+    r.add_get("/apps/{app_id}/users/{user_id}", users_api.user, name="api.user")
+    r.add_put("/apps/{app_id}/users/{user_id}/watchlist", users_api.replace_watchlist, name="api.watchlist")
+    r.add_put("/users/{user_id}/watchlist", users_api.replace_watchlist, name="api.watchlist_unprefixed")
     beams.add_routes(r)
     r.add_get("/health", health.health, name="health")
     r.add_get("/ready", health.ready, name="ready")
     r.add_get("/metrics", health.metrics, name="metrics")
+    openapi.register(app)
     if ctx.settings.demo:
         from tidings.web import demo
 
