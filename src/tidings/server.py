@@ -18,7 +18,6 @@ from tidings.banner import app_secret_source, banner, beams_banner, console_bann
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
-from tidings.channels.codes import Code
 from tidings.config import Settings
 from tidings.console import web as console_web
 from tidings.console.setup import ConsoleRuntime, start_console
@@ -27,7 +26,7 @@ from tidings.errors import ConfigError
 from tidings.events import EventStream
 from tidings.metrics import Metrics
 from tidings.outbox.defaults import apply_default_outbox
-from tidings.realtime import keepalive, remote
+from tidings.realtime import drain, keepalive, remote
 from tidings.realtime import mailbox as user_mailbox
 from tidings.realtime.hub import Hub
 from tidings.realtime.registry import AppRegistry
@@ -171,9 +170,10 @@ async def start(settings: Settings) -> Stack:
         pinger.cancel()
         sweeper.cancel()
         sampler.cancel()
-        server.close()  # no new connections
-        await _close_all(hub, settings.shutdown_grace)
-        await ws_server.drain(5.0)
+        # Connections leave over drain_seconds (refused meanwhile: shutting_down), then the port closes.
+        await drain.run(hub, settings.drain_seconds, settings.shutdown_grace)
+        server.close()
+        await ws_server.drain(5.0 + drain.HOLD)
         if console is not None:
             console.console.close_all()  # open streams end, so the HTTP server's shutdown does not wait for them
         await runner.cleanup()
@@ -189,25 +189,13 @@ async def start(settings: Settings) -> Stack:
 
 
 def _mailbox(settings: Settings, storage: Storage, adapter: Adapter) -> Mailbox:
-    """The offline user mailbox (docs/mailbox.md): in Redis next to the shared counts when there is Redis,
+    """The offline user mailbox (docs/user-first-delivery.md): in Redis next to the shared counts when there is Redis,
     in the database for a single process."""
     if settings.redis_url:
         from tidings.adapters.mailbox_redis import RedisMailbox  # only scale-out setups import redis
 
         return RedisMailbox(settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout)
     return DatabaseMailbox(MailboxStore(storage.engine), adapter)
-
-
-async def _close_all(hub: Hub, grace: float) -> None:
-    """Tell every client to reconnect elsewhere (4200), then give them `grace` seconds to close."""
-    for conn in list(hub.all_connections()):
-        conn.fail(Code.GENERIC_RECONNECT, "Server is shutting down")
-    deadline = asyncio.get_running_loop().time() + grace
-    while any(True for _ in hub.all_connections()) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    for conn in list(hub.all_connections()):
-        conn.abort("shutdown")
-    await asyncio.sleep(0)  # let connection_lost callbacks run and removals start
 
 
 def _tls(settings: Settings) -> ssl.SSLContext | None:
