@@ -8,7 +8,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -62,6 +62,8 @@ class Stack:
     instance_created: bool
     stop: Callable[[], Awaitable[None]]
     console: ConsoleRuntime | None = None  # the live console, when a token is configured (or generated)
+    # Set to cut a drain in progress short (a second Ctrl-C / SIGTERM): the remaining connections close now.
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def serve(settings: Settings) -> None:
@@ -90,6 +92,8 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: do not wait out the drain
+            loop.add_signal_handler(sig, stack.hurry.set)
     finally:
         await stack.stop()
 
@@ -164,6 +168,8 @@ async def start(settings: Settings) -> Stack:
     sweeper = loop.create_task(user_mailbox.sweep_forever(mailbox, stream))
     sampler = loop.create_task(queue_metrics.sample_forever(storage, metrics))
 
+    hurry = asyncio.Event()
+
     async def stop() -> None:
         log.info("shutting down")
         ctx.shutting_down = True
@@ -171,7 +177,7 @@ async def start(settings: Settings) -> Stack:
         sweeper.cancel()
         sampler.cancel()
         # Connections leave over drain_seconds (refused meanwhile: shutting_down), then the port closes.
-        await drain.run(hub, settings.drain_seconds, settings.shutdown_grace)
+        await drain.run(hub, settings.drain_seconds, settings.shutdown_grace, hurry=hurry)
         server.close()
         await ws_server.drain(5.0 + drain.HOLD)
         if console is not None:
@@ -185,7 +191,7 @@ async def start(settings: Settings) -> Stack:
             await console.close()
         await storage.close()
 
-    return Stack(ctx, port, app, created, instance, instance_created, stop, console)
+    return Stack(ctx, port, app, created, instance, instance_created, stop, console, hurry)
 
 
 def _mailbox(settings: Settings, storage: Storage, adapter: Adapter) -> Mailbox:

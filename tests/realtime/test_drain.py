@@ -56,3 +56,16 @@ async def test_no_window_closes_everything_at_once() -> None:
     await drain.run(hub, 0.0, grace=0.0)
     assert all(conn.closing for conn, _ in pairs)
     assert hub.release_hold is None  # one node, nothing to move to: releases are not held
+
+
+async def test_a_second_signal_ends_the_spreading() -> None:
+    """`hurry` (a second Ctrl-C or SIGTERM) tells everyone left at once instead of waiting out the window."""
+    hub = Hub(ev.EventStream())
+    pairs = [connect(hub, APP) for _ in range(20)]
+    hurry = asyncio.Event()
+    task = asyncio.create_task(drain.run(hub, 600.0, grace=0.0, hurry=hurry))
+    await asyncio.sleep(0.1)
+    assert sum(conn.closing for conn, _ in pairs) < 20  # a 10-minute window: still spreading
+    hurry.set()
+    await asyncio.wait_for(task, 30)  # not 600 s
+    assert all(conn.closing for conn, _ in pairs)

@@ -13,6 +13,7 @@ the close, then the rest are cut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,11 @@ def schedule(n: int, seconds: float, rng: random.Random) -> list[float]:
     return [slot * (i + rng.random()) for i in range(n)]
 
 
-async def run(hub: Hub, seconds: float, grace: float, *, hold: float = HOLD, rng: random.Random | None = None) -> None:
+async def run(
+    hub: Hub, seconds: float, grace: float, *, hold: float = HOLD, rng: random.Random | None = None,
+    hurry: asyncio.Event | None = None,
+) -> None:
+    """Drain; `hurry`, once set (a second Ctrl-C), ends the spreading: whoever is left is told at once."""
     loop = asyncio.get_running_loop()
     conns = list(hub.all_connections())
     if seconds > 0 and conns:
@@ -49,8 +54,12 @@ async def run(hub: Hub, seconds: float, grace: float, *, hold: float = HOLD, rng
         start = loop.time()
         for conn, offset in zip(order, offsets, strict=True):
             wait = start + offset - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if wait > 0 and not (hurry is not None and hurry.is_set()):
+                if hurry is None:
+                    await asyncio.sleep(wait)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(hurry.wait(), wait)
             conn.fail(Code.GENERIC_RECONNECT, MESSAGE)
     await close_all(hub, grace)
 
