@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from tidings.adapters.base import AdapterUnavailable
 from tidings.adapters.mailbox import Clock, split_expired
+from tidings.adapters.redis_errors import unavailable
 from tidings.channels import names
 from tidings.channels.apps import App
 from tidings.channels.mailbox import Expired, Kept, Taken, new_entry
@@ -119,14 +118,6 @@ return {#due, out}
 """
 
 
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    """As the adapter's (adapters/redis.py): Redis errors and timeouts become AdapterUnavailable (HTTP 503)."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise AdapterUnavailable(f"Redis did not answer: {exc}") from exc
-
 
 def _encode(entry: Kept) -> str:
     return f"{int(entry.expires_at * 1000)} {orjson.dumps([entry.event, entry.data]).decode()}"
@@ -165,7 +156,7 @@ class RedisMailbox:
         args: list[str | int] = [_encode(entry), app.limits.user_mailbox_events, int(entry.expires_at * 1000)]
         for user_id in user_ids:
             args += [names.USER_CHANNEL_PREFIX + user_id, f"{app.id}\n{user_id}"]
-        with _unavailable():
+        with unavailable():
             out = await self._keep(
                 keys=[f"{self.prefix}:a:{app.id}:counts", self._index, *(self._list(app.id, u) for u in user_ids)],
                 args=args,
@@ -176,14 +167,14 @@ class RedisMailbox:
         return contextlib.nullcontext()  # the scripts are atomic: no lock to hold
 
     async def take(self, app_id: str, user_id: str) -> Taken:
-        with _unavailable():
+        with unavailable():
             raw = await self._take(keys=[self._list(app_id, user_id), self._index], args=[f"{app_id}\n{user_id}"])
         return split_expired([_decode(r) for r in raw], self._clock())
 
     async def put_back(self, app: App, user_id: str, entries: Sequence[Kept]) -> int:
         if not entries:
             return 0
-        with _unavailable():
+        with unavailable():
             dropped = await self._put_back(
                 keys=[self._list(app.id, user_id), self._index],
                 args=[app.limits.user_mailbox_events, f"{app.id}\n{user_id}", *(_encode(e) for e in entries)],
@@ -193,7 +184,7 @@ class RedisMailbox:
     async def sweep(self) -> list[Expired]:
         found: list[Expired] = []
         while True:
-            with _unavailable():
+            with unavailable():
                 looked, out = await self._sweep(
                     keys=[self._index], args=[int(self._clock() * 1000), self.prefix, SWEEP_BATCH]
                 )
@@ -203,13 +194,13 @@ class RedisMailbox:
 
     async def peek(self, app_id: str, user_id: str, limit: int) -> list[Kept]:
         """The user's first `limit` entries, oldest first, left in place (the console's per-user timeline)."""
-        with _unavailable():
+        with unavailable():
             raw = await self._redis.lrange(self._list(app_id, user_id), 0, max(0, limit - 1))
         return [_decode(item if isinstance(item, str) else item.decode()) for item in raw]
 
     async def count(self, app_id: str, user_id: str) -> int:
         """Entries kept for the user (expired ones not yet swept included)."""
-        with _unavailable():
+        with unavailable():
             return int(await self._redis.llen(self._list(app_id, user_id)))
 
     async def close(self) -> None:

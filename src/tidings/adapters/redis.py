@@ -33,7 +33,7 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -51,6 +51,7 @@ from tidings.adapters.base import (
     Message,
     Sink,
 )
+from tidings.adapters.redis_errors import unavailable
 from tidings.adapters.users_redis import RedisUserState
 
 log = logging.getLogger("tidings.adapters.redis")
@@ -59,14 +60,6 @@ BATCH = 500  # bus messages per publish pipeline
 RETRY_FIRST, RETRY_MAX = 0.1, 1.0  # backoff between publish attempts while Redis does not answer
 SEEN_ORIGINS = 1024  # nodes whose last sequence a receiver remembers (ids are per process: old ones go stale)
 
-
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    """Redis errors (timeouts included: redis' TimeoutError is a RedisError, asyncio's an OSError) as ours."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise AdapterUnavailable(f"Redis did not answer: {exc}") from exc
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -386,7 +379,7 @@ class RedisAdapter(RedisUserState):
         user = member.user_id if member is not None else ""
         info = orjson.dumps(member.user_info).decode() if member is not None else ""
         roster_up_to = -1 if member is None or member.roster_up_to is None else member.roster_up_to
-        with _unavailable():
+        with unavailable():
             count, first, full, flat, cached, ttl, member_count = await self._join(
                 keys=[f"{a}:counts", f"{self._mine}:counts", f"{a}:pn:{channel}", f"{a}:pi:{channel}",
                       f"{self._mine}:presence", f"{a}:cache:{channel}"],
@@ -402,7 +395,7 @@ class RedisAdapter(RedisUserState):
     async def leave(self, app_id: str, channel: str, user_id: str | None) -> Left:
         a = self._a(app_id)
         user = user_id or ""
-        with _unavailable():
+        with unavailable():
             count, last, vacated, member_count = await self._leave(
                 keys=[f"{a}:counts", f"{self._mine}:counts", f"{a}:pn:{channel}", f"{a}:pi:{channel}",
                       f"{self._mine}:presence"],
@@ -412,18 +405,18 @@ class RedisAdapter(RedisUserState):
         return Left(int(count), bool(last), bool(vacated), int(member_count))
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
-        with _unavailable():
+        with unavailable():
             flat = await self._redis.hgetall(f"{self._a(app_id)}:pi:{channel}")
         return {str(uid): orjson.loads(info) for uid, info in flat.items()}
 
     async def channels(self, app_id: str) -> dict[str, int]:
-        with _unavailable():
+        with unavailable():
             flat = await self._redis.hgetall(f"{self._a(app_id)}:counts")
         return {str(name): int(n) for name, n in flat.items() if int(n) > 0}
 
     async def channel(self, app_id: str, channel: str) -> ChannelInfo:
         a = self._a(app_id)
-        with _unavailable():
+        with unavailable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hget(f"{a}:counts", channel)
                 pipe.hlen(f"{a}:pn:{channel}")
@@ -434,12 +427,12 @@ class RedisAdapter(RedisUserState):
         if not channels:
             return set()
         names = list(channels)
-        with _unavailable():
+        with unavailable():
             counts = await self._redis.hmget(f"{self._a(app_id)}:counts", names)
         return {ch for ch, n in zip(names, counts, strict=True) if n is not None and int(n) > 0}
 
     async def sign_in(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> tuple[bool, set[str]]:
-        with _unavailable():
+        with unavailable():
             a = self._a(app_id)
             first, online = await self._sign_in(
                 keys=[f"{a}:users", f"{self._mine}:users", f"{a}:online", f"{a}:since"],
@@ -450,12 +443,12 @@ class RedisAdapter(RedisUserState):
     async def online(self, app_id: str, user_ids: tuple[str, ...]) -> set[str]:
         if not user_ids:
             return set()
-        with _unavailable():
+        with unavailable():
             counts = await self._redis.hmget(f"{self._a(app_id)}:users", list(user_ids))
         return {u for u, n in zip(user_ids, counts, strict=True) if n is not None and int(n) > 0}
 
     async def sign_out(self, app_id: str, user_id: str) -> bool:
-        with _unavailable():
+        with unavailable():
             a = self._a(app_id)
             last = await self._sign_out(
                 keys=[f"{a}:users", f"{self._mine}:users", f"{a}:online", f"{a}:since"],
@@ -465,12 +458,12 @@ class RedisAdapter(RedisUserState):
 
     async def set_cached(self, app_id: str, channel: str, event: str, data: str) -> None:
         body = orjson.dumps([event, data]).decode()
-        with _unavailable():
+        with unavailable():
             await self._redis.set(f"{self._a(app_id)}:cache:{channel}", body, px=self._cache_ms)
 
     async def cached(self, app_id: str, channel: str) -> Cached | None:
         key = f"{self._a(app_id)}:cache:{channel}"
-        with _unavailable():
+        with unavailable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.get(key)
                 pipe.pttl(key)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from tidings.adapters import users_scripts as s
-from tidings.adapters.base import AdapterUnavailable
+from tidings.adapters.redis_errors import unavailable
 from tidings.adapters.users import MembersPage, OnlineUser, UserPresence, UsersPage
-
-
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise AdapterUnavailable(f"Redis did not answer: {exc}") from exc
 
 
 class RedisUserState:
@@ -41,20 +30,20 @@ class RedisUserState:
         return f"{self.prefix}:a:{app_id}"
 
     async def admit(self, app_id: str, limit: int) -> bool:
-        with _unavailable():
+        with unavailable():
             ok = await self._user_scripts["ADMIT"](
                 keys=[f"{self._app_key(app_id)}:conns", f"{self._mine}:conns"], args=[limit, app_id]
             )
         return bool(ok)
 
     async def release(self, app_id: str) -> None:
-        with _unavailable():
+        with unavailable():
             await self._user_scripts["RELEASE"](
                 keys=[f"{self._app_key(app_id)}:conns", f"{self._mine}:conns"], args=[app_id]
             )
 
     async def track_connection(self, app_id: str, user_id: str, socket_id: str, limit: int) -> list[str]:
-        with _unavailable():
+        with unavailable():
             out = await self._user_scripts["TRACK"](
                 keys=[f"{self._app_key(app_id)}:uc:{user_id}", f"{self._mine}:uc"],
                 args=[socket_id, limit, f"{app_id}\n{socket_id}\n{user_id}"],
@@ -62,20 +51,20 @@ class RedisUserState:
         return [str(sid) for sid in out]
 
     async def untrack_connection(self, app_id: str, user_id: str, socket_id: str) -> None:
-        with _unavailable():
+        with unavailable():
             await self._user_scripts["UNTRACK"](
                 keys=[f"{self._app_key(app_id)}:uc:{user_id}", f"{self._mine}:uc"],
                 args=[socket_id, f"{app_id}\n{socket_id}\n{user_id}"],
             )
 
     async def client_event_allowed(self, app_id: str, user_id: str, limit: int) -> bool:
-        with _unavailable():
+        with unavailable():
             ok = await self._user_scripts["RATE"](keys=[f"{self._app_key(app_id)}:rate:{user_id}"], args=[limit])
         return bool(ok)
 
     async def online_users(self, app_id: str, cursor: str | None, limit: int) -> UsersPage:
         a = self._app_key(app_id)
-        with _unavailable():
+        with unavailable():
             ids, counts, total = await self._user_scripts["USERS_PAGE"](
                 keys=[f"{a}:online", f"{a}:users"], args=["-" if cursor is None else f"({cursor}", limit]
             )
@@ -85,7 +74,7 @@ class RedisUserState:
 
     async def user_presence(self, app_id: str, user_id: str) -> UserPresence | None:
         a = self._app_key(app_id)
-        with _unavailable():
+        with unavailable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hget(f"{a}:users", user_id)
                 pipe.hget(f"{a}:since", user_id)
@@ -96,7 +85,7 @@ class RedisUserState:
 
     async def members_page(self, app_id: str, channel: str, cursor: str | None, limit: int) -> MembersPage:
         # A roster is bounded by max_presence_members: one HKEYS and a sort are cheaper than keeping an index.
-        with _unavailable():
+        with unavailable():
             ids = sorted(str(u) for u in await self._redis.hkeys(f"{self._app_key(app_id)}:pi:{channel}"))
         start = 0 if cursor is None else next((i for i, u in enumerate(ids) if u > cursor), len(ids))
         page = ids[start : start + limit]

@@ -11,41 +11,23 @@ bus) happens before the first delivery.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from tidings.adapters.base import ChannelInfo
-from tidings.channels import api, httpauth, names
+from tidings.channels import api, names
 from tidings.channels.apps import App
-from tidings.errors import BadRequest, Forbidden, HttpNotFound, Unauthorized
+from tidings.errors import BadRequest
 from tidings.web import users_api
 from tidings.web.context import Context, context
-
-
-async def _authenticate(request: web.Request, app: App | None) -> bytes:
-    if app is None:
-        raise HttpNotFound("Unknown app")
-    body = await request.read()
-    httpauth.verify_request(
-        method=request.method,
-        path=request.rel_url.raw_path,
-        params=list(request.query.items()),
-        body=body,
-        key=app.key,
-        secret=app.secret,
-        now=time.time(),
-    )
-    if not app.enabled:
-        raise Forbidden("App is disabled")
-    return body
+from tidings.web.signed import authenticate, signed
 
 
 async def _app(request: web.Request) -> tuple[Context, App, bytes]:
     ctx = context(request)
     app = await ctx.registry.by_id(request.match_info["app_id"])
-    body = await _authenticate(request, app)
+    body = await authenticate(request, app)
     assert app is not None
     return ctx, app, body
 
@@ -135,17 +117,6 @@ async def users(request: web.Request) -> web.Response:
 
 
 async def terminate(request: web.Request) -> web.Response:
-    ctx = context(request)
-    app_id = request.match_info.get("app_id")
-    if app_id is not None:
-        app = await ctx.registry.by_id(app_id)
-    else:
-        # The Python SDK posts to /users/{id}/terminate_connections without the /apps prefix.
-        key = httpauth.auth_key_of(request.query.items())
-        if key is None:
-            raise Unauthorized("Missing auth_key")
-        app = await ctx.registry.by_key(key)
-    await _authenticate(request, app)
-    assert app is not None
+    ctx, app, _ = await signed(request)
     ctx.hub.terminate_user(app.id, request.match_info["user_id"])
     return web.json_response({})

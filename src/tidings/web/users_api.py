@@ -7,42 +7,17 @@ watchlist PUT is also served without the `/apps/{app_id}` prefix, the app found 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from tidings.channels import api, httpauth, signin
-from tidings.channels.apps import App
-from tidings.errors import BadRequest, Forbidden, HttpNotFound, Unauthorized
-from tidings.web.context import Context, context
+from tidings.channels import api, signin
+from tidings.errors import BadRequest
+from tidings.web.signed import signed
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-async def signed(request: web.Request) -> tuple[Context, App, bytes]:
-    """The app the request names (by id in the path, else by its auth_key), the request verified against it."""
-    ctx = context(request)
-    app_id = request.match_info.get("app_id")
-    if app_id is not None:
-        app = await ctx.registry.by_id(app_id)
-    else:
-        key = httpauth.auth_key_of(request.query.items())
-        if key is None:
-            raise Unauthorized("Missing auth_key")
-        app = await ctx.registry.by_key(key)
-    if app is None:
-        raise HttpNotFound("Unknown app")
-    body = await request.read()
-    httpauth.verify_request(
-        method=request.method, path=request.rel_url.raw_path, params=list(request.query.items()), body=body,
-        key=app.key, secret=app.secret, now=time.time(),
-    )
-    if not app.enabled:
-        raise Forbidden("App is disabled")
-    return ctx, app, body
 
 
 def page_params(query: Mapping[str, str]) -> tuple[str | None, int] | None:
