@@ -21,7 +21,6 @@ does not answer, the page is pushed too (a notification is not held back for an 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from tidings.channels.names import USER_CHANNEL_PREFIX
 from tidings.errors import StorageError
 from tidings.storage.delivery import ActivePublish
 from tidings.storage.routes import PUSH, Decided, Route, RouteStore
+from tidings.ttlcache import TTLCache
 
 log = logging.getLogger("tidings.delivery")
 
@@ -106,7 +106,8 @@ class Router:
         self._worker_id = worker_id
         self._config = config
         self._emit = emit
-        self._apps: dict[str, tuple[App | None, float]] = {}
+        # Read-through with a TTL; a copy already read is served while the database is down.
+        self._apps: TTLCache[App] = TTLCache(self._enabled_app, APP_TTL, max_entries=1000, what="linked app")
 
     async def route(self, active: ActivePublish, routed: RoutedEvent, now: datetime) -> Decided | None:
         """Decide the next page of users of the publish and send the socket ones; None if nothing was left."""
@@ -181,16 +182,11 @@ class Router:
         return {name[cut:] for name in subscribed}
 
     async def _app(self, instance_id: str) -> App | None:
-        cached = self._apps.get(instance_id)
-        if cached is not None and time.monotonic() - cached[1] < APP_TTL:
-            return cached[0]
+        return await self._apps.get(instance_id)
+
+    async def _enabled_app(self, instance_id: str) -> App | None:
         app = await self._lookup(instance_id)
-        if app is not None and not app.enabled:
-            app = None  # a disabled app has no connections to route to
-        if len(self._apps) >= 1000:
-            self._apps.clear()
-        self._apps[instance_id] = (app, time.monotonic())
-        return app
+        return app if app is not None and app.enabled else None  # a disabled app has no connections to route to
 
 
 __all__ = ["HubChannels", "Router", "RoutingConfig", "UserChannels", "user_channel"]
