@@ -61,7 +61,7 @@ def test_users_are_named_where_there_is_one() -> None:
         "ConnectionClosed", "SlowConsumerCut", "SignedIn", "Subscribed", "Unsubscribed", "UserOnline",
         "UserOffline", "MemberAdded", "MemberRemoved", "ClientEventSent", "BeamsDelivered", "BeamsDeviceUserSet",
         "BeamsNotificationReported", "BeamsUserRouted", "BeamsOutboxKept", "MailboxKept", "MailboxDropped",
-        "MailboxReplayed", "MailboxExpired",
+        "MailboxReplayed", "MailboxExpired", "WatchlistChanged",
     }
 
 

@@ -3,15 +3,18 @@ URL, the bearer token and its limit, the SSE stream (payloads, filters, latency)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import aiohttp
+import pusher
 import pytest
 
 from tests.console.support import TOKEN, bearer, login, sign_in, stream, trigger
+from tests.support import users_sdk
 from tests.support.inprocess import ServerHandle, serving
-from tests.support.server import APP_ID
+from tests.support.server import APP_ID, APP_KEY, APP_SECRET
 from tidings.console.web import CONSOLE
 
 
@@ -215,3 +218,17 @@ async def test_timeline_shows_the_mailbox_content_of_an_offline_user(tmp_path: P
         async with http.get(url, headers=bearer()) as r:
             assert (await r.json())["mailbox"] == {"kept": 0, "events": []}
         await erin.close()
+
+
+async def test_timeline_shows_a_live_watchlist_change(srv: ServerHandle, http: aiohttp.ClientSession) -> None:
+    """A watchlist replaced through the users API (docs/users.md) is on the user's timeline, with the new list."""
+    frank = await sign_in(srv.ws_url(), "frank", watchlist=["gina"])
+    sdk = pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET, host="127.0.0.1", port=srv.port, ssl=False)
+    assert await asyncio.to_thread(users_sdk.replace_watchlist, sdk, "frank", ["gina", "hugo"]) == {}
+    await frank.wait_for("pusher_internal:watchlist_events")
+    url = f"{srv.http_url}/console/api/apps/{APP_ID}/users/frank/timeline"
+    async with http.get(url, params={"kind": "watchlist_changed"}, headers=bearer()) as r:
+        body = await r.json()
+    changed = [e for e in body["events"] if e["kind"] == "watchlist_changed"]
+    assert [e["watchlist"] for e in changed] == [["gina", "hugo"]]
+    await frank.close()

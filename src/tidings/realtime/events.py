@@ -49,6 +49,15 @@ class SignedIn(ChannelsEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class WatchlistChanged(ChannelsEvent):
+    """The backend replaced a user's watchlist (PUT .../users/{id}/watchlist): emitted once, by the node that
+    took the request; every connection of the user, on every node, watches `watchlist` from then on."""
+
+    user_id: str = field()
+    watchlist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribed(ChannelsEvent):
     """One connection's subscription succeeded (per connection, never per delivery)."""
 

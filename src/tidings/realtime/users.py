@@ -104,6 +104,7 @@ class Users:
         """The backend's new watchlist for every connection of the user, on every node. Raises
         AdapterUnavailable (nothing done) when the other nodes cannot be told."""
         self.broadcast(bus.Watchlist(app_id, user_id, watchlist), required=True)
+        self.stream.emit(ev.WatchlistChanged(app_id, user_id, watchlist))
         self.spawn(self.apply_watchlist(app_id, user_id, watchlist))
 
     async def apply_watchlist(self, app_id: str, user_id: str, watchlist: tuple[str, ...]) -> None:
