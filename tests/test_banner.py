@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import APP_SECRET, start_server
-from tidings.banner import PRIVATE_PUSH_WARNING, app_secret_source, banner, beams_banner, instance_secret_source
+from tidings.banner import (
+    PRIVATE_PUSH_WARNING,
+    app_secret_source,
+    banner,
+    beams_banner,
+    instance_secret_source,
+    link_banner,
+)
 from tidings.beams.instances import new_instance
 from tidings.channels.credentials import new_app
 from tidings.config import load_settings
@@ -86,3 +93,11 @@ def test_serve_does_not_print_secrets_supplied_through_the_environment(tmp_path:
     assert "Created an app" in output and "Created a Beams instance" in output  # first start: both created
     assert APP_SECRET not in output and instance_secret not in output
     assert "from TIDINGS_DEFAULT_APP_SECRET" in output and "from TIDINGS_DEFAULT_INSTANCE_SECRET" in output
+
+
+def test_the_link_is_shown_with_what_it_does() -> None:
+    assert link_banner(new_app(name="x")) == ""  # not linked: nothing to say
+    linked = link_banner(new_app(name="x", beams_instance="inst-1"))
+    assert "linked to Beams instance inst-1" in linked and "--user-mailbox SECONDS" in linked
+    kept = link_banner(new_app(name="x", beams_instance="inst-1", user_mailbox=600))
+    assert "kept 600 s" in kept and "--user-mailbox" not in kept

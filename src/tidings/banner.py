@@ -154,3 +154,18 @@ def console_banner(base_url: str, token: Token) -> str:
         ])
     where = f"token in {token.source}" if token.source.endswith("console-token") else f"token from {token.source}"
     return f"Live console: {base_url}/console  ({where})\n"
+
+
+def link_banner(app: App) -> str:
+    """User-first delivery, when the app is linked to a Beams instance: what a routed publish and the mailbox do."""
+    if app.beams_instance is None:
+        return ""
+    mailbox = (f"events to signed-out users are kept {app.user_mailbox} s for their next sign-in"
+               if app.user_mailbox else f"`tidings apps update {app.id} --user-mailbox SECONDS` keeps events "
+               "to signed-out users for their next sign-in")
+    return "\n".join([
+        f"User-first delivery: app {app.id} is linked to Beams instance {app.beams_instance}:",
+        '  a publish to users with "channels": {"event": ..., "data": ...} reaches signed-in users over the',
+        f"  socket and pushes to the others; {mailbox} (docs/user-first-delivery.md).",
+        "",
+    ])

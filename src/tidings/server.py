@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tidings.adapters import Adapter, AdapterUnavailable, open_adapter
 from tidings.adapters.mailbox import DatabaseMailbox, Mailbox
-from tidings.banner import app_secret_source, banner, beams_banner, console_banner, instance_secret_source
+from tidings.banner import app_secret_source, banner, beams_banner, console_banner, instance_secret_source, link_banner
 from tidings.beams.instances import new_instance
 from tidings.beams.models import Instance
 from tidings.channels.apps import App
@@ -82,6 +82,8 @@ async def serve(settings: Settings) -> None:
     print(beams_banner(instance, created=instance_created, base_url=f"{scheme}://{host}:{port}",
                        allow_private_push=settings.push_allow_private_networks,
                        secret_from=instance_secret_source(settings)), flush=True)
+    if link := link_banner(app):
+        print(link, flush=True)
     if stack.console is not None:
         print(console_banner(f"{scheme}://{host}:{port}", stack.console.token), flush=True)
     log.info("listening on %s:%s", settings.host, port)
