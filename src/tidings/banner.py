@@ -160,12 +160,15 @@ def link_banner(app: App) -> str:
     """User-first delivery, when the app is linked to a Beams instance: what a routed publish and the mailbox do."""
     if app.beams_instance is None:
         return ""
-    mailbox = (f"events to signed-out users are kept {app.user_mailbox} s for their next sign-in"
-               if app.user_mailbox else f"`tidings apps update {app.id} --user-mailbox SECONDS` keeps events "
-               "to signed-out users for their next sign-in")
+    mailbox = (f"  Events to signed-out users are kept {app.user_mailbox} s for their next sign-in."
+               if app.user_mailbox else
+               f"  Keep events to signed-out users for their next sign-in: "
+               f"tidings apps update {app.id} --user-mailbox SECONDS")
     return "\n".join([
-        f"User-first delivery: app {app.id} is linked to Beams instance {app.beams_instance}:",
-        '  a publish to users with "channels": {"event": ..., "data": ...} reaches signed-in users over the',
-        f"  socket and pushes to the others; {mailbox} (docs/user-first-delivery.md).",
+        f"User-first delivery (docs/user-first-delivery.md): app {app.id} is linked to Beams instance "
+        f"{app.beams_instance}.",
+        '  A publish to users with "channels": {"event": ..., "data": ...} reaches signed-in users over the socket,',
+        "  the others as a push.",
+        mailbox,
         "",
     ])
