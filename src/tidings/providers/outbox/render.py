@@ -33,8 +33,8 @@ from tidings.providers.fcm import device_token as fcm_token
 from tidings.providers.fcm.message import v1_message
 from tidings.providers.fcm.settings import FcmSettingsError, parse_settings
 from tidings.providers.webpush import payload as webpush
-from tidings.providers.webpush.settings import MAX_BODY, push_headers
-from tidings.providers.webpush.subscription import decode as decode_subscription
+from tidings.providers.webpush.request import WebRequest
+from tidings.providers.webpush.request import prepare as prepare_web
 from tidings.providers.webpush.vapid import VapidSigner
 
 MASKED = "<masked>"
@@ -78,28 +78,13 @@ class Renderer:
                 return self._fcm_request(instance, device, publish)
 
     def _web(self, instance: Instance, device: Device, publish: Publish) -> Rendered | Outcome:
-        web = publish.payload.get("web")
-        if not isinstance(web, dict):
-            return Skipped("publish has no web payload")
-        try:
-            subscription = decode_subscription(device.token)
-        except InvalidDeviceToken:
-            return DeadToken("device token is not a valid push subscription", status=0)
-        plaintext = webpush.message_bytes(instance.id, publish.id, web)
-        if webpush.encrypted_size(plaintext) > MAX_BODY:
-            return Failed(f"payload too large: encrypted web push message over {MAX_BODY} bytes", status=413)
-        try:
-            # Signed as for a real send, so an unusable VAPID key fails here too; only the public key is shown.
-            self._signer.authorization(instance, subscription.endpoint)
-        except ValueError:
-            return Failed("instance VAPID key is unusable", status=0)
+        # Prepared by the provider's own code (an unusable VAPID key fails here too); only the public key is shown.
+        prepared = prepare_web(instance, device, publish, self._signer)
+        if not isinstance(prepared, WebRequest):
+            return prepared
+        subscription, plaintext = prepared.subscription, prepared.plaintext
         message = orjson.loads(plaintext)
-        headers = {
-            **push_headers(web).as_dict(),
-            "Authorization": f"vapid t={MASKED}, k={instance.vapid_public_key}",
-            "Content-Type": "application/octet-stream",
-            "Content-Encoding": "aes128gcm",
-        }
+        headers = {**prepared.headers, "Authorization": f"vapid t={MASKED}, k={instance.vapid_public_key}"}
         # Encrypted for the browser's keys, exactly as sent: the body, with the plaintext beside it.
         body = webpush.encrypt(plaintext, subscription)
         return _request(subscription.endpoint, headers, body, binary=True, payload=message,

@@ -7,7 +7,6 @@ connecting, the headers and the body together) and at most 4 KiB of an answer is
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
 import time
 import urllib.request
@@ -19,21 +18,17 @@ import certifi
 from aiohttp.abc import AbstractResolver
 
 from tidings.beams.models import Device, Instance, Platform, Publish
-from tidings.errors import InvalidDeviceToken
 from tidings.providers import netguard
-from tidings.providers.base import DeadToken, Failed, Outcome, Retry, Skipped
+from tidings.providers.base import Failed, Outcome, Retry
 from tidings.providers.limits import MAX_RESPONSE_BODY, REQUEST_TIMEOUT, read_bounded
 from tidings.providers.webpush import payload
 from tidings.providers.webpush.errors import Answer, classify
+from tidings.providers.webpush.request import WebRequest, prepare
 from tidings.providers.webpush.settings import (
     CONNECT_TIMEOUT,
     KEEPALIVE_EXPIRY,
-    MAX_BODY,
     GatewaySettings,
-    push_headers,
 )
-from tidings.providers.webpush.subscription import WebSubscription
-from tidings.providers.webpush.subscription import decode as decode_subscription
 from tidings.providers.webpush.vapid import VapidSigner
 
 # Failures of the exchange itself that the push service may recover from: connect/read/write errors, timeouts,
@@ -69,30 +64,13 @@ class WebPushProvider:
         self._last_message: tuple[tuple[str, str], bytes] | None = None
 
     async def send(self, instance: Instance, device: Device, publish: Publish) -> Outcome:
-        web = publish.payload.get("web")
-        if not isinstance(web, dict):
-            return Skipped("publish has no web payload")
-        try:
-            subscription = _subscription(device.token)
-        except InvalidDeviceToken:
-            # Registration applies the same rule, so this is a damaged row; it can never be delivered to.
-            return DeadToken("device token is not a valid push subscription", status=0)
-        plaintext = self._plaintext(instance.id, publish.id, web)
-        if payload.encrypted_size(plaintext) > MAX_BODY:
-            return Failed(f"payload too large: encrypted web push message over {MAX_BODY} bytes", status=413)
-        try:
-            authorization = self._signer.authorization(instance, subscription.endpoint)
-        except ValueError:
-            return Failed("instance VAPID key is unusable", status=0)
-        headers = {
-            **push_headers(web).as_dict(),
-            "Authorization": authorization,
-            "Content-Type": "application/octet-stream",
-            "Content-Encoding": "aes128gcm",
-        }
+        prepared = prepare(instance, device, publish, self._signer, self._plaintext)
+        if not isinstance(prepared, WebRequest):
+            return prepared
+        subscription, headers = prepared.subscription, prepared.headers
         if not self._settings.push_allow_private_networks and netguard.is_private_literal(subscription.endpoint):
             return Failed(netguard.REFUSED, status=0)  # IP literals never reach the connector's resolver
-        body = payload.encrypt(plaintext, subscription)
+        body = payload.encrypt(prepared.plaintext, subscription)
         http = self._http
         if http is None:
             http = self._http = make_http_client(self._settings, self._tls)
@@ -119,14 +97,6 @@ class WebPushProvider:
     async def close(self) -> None:
         if self._owns_http and self._http is not None:
             await self._http.close()
-
-
-@functools.lru_cache(maxsize=20_000)
-def _subscription(token: str) -> WebSubscription:
-    """A stored token decoded and checked once (base64, JSON, the P-256 point check: ~10 us), not per send.
-
-    Bounded: at most 20,000 subscriptions (~10 MB) stay decoded; a token that fails is not cached."""
-    return decode_subscription(token)
 
 
 async def _exchange(http: aiohttp.ClientSession, endpoint: str, body: bytes, headers: dict[str, str]) -> Answer:
