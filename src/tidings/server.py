@@ -175,9 +175,12 @@ async def start(settings: Settings) -> Stack:
     async def stop() -> None:
         log.info("shutting down")
         ctx.shutting_down = True
-        pinger.cancel()
-        sweeper.cancel()
-        sampler.cancel()
+        loops = (pinger, sweeper, sampler)
+        for task in loops:
+            task.cancel()
+        # Awaited, not only cancelled: a query cancelled mid-way still cleans up its connection, and it must do so
+        # before the storage closes under it (a cleanup left for later waited forever on the closed database).
+        await asyncio.gather(*loops, return_exceptions=True)
         # Connections leave over drain_seconds (refused meanwhile: shutting_down), then the port closes.
         await drain.run(hub, settings.drain_seconds, settings.shutdown_grace, hurry=hurry)
         server.close()
