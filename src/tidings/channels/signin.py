@@ -89,6 +89,12 @@ def check_watchlist(app: App, raw: Any) -> tuple[str, ...]:
     if not all(isinstance(w, str) and w for w in ids):
         raise ValueError("watchlist must be a list of non-empty user id strings")
     watchlist = tuple(dict.fromkeys(ids))
+    # Checked before the length, as the path's user id is: an id no sign-in can have (NUL, oversize) is refused
+    # here rather than kept on every connection of the user and sent to every node.
+    for watched in watchlist:
+        problem = check_user_id(watched)
+        if problem is not None:
+            raise ValueError(f"watchlist: {problem}")
     limit = app.limits.max_watchlist_size
     if len(watchlist) > limit:
         raise ValueError(f"Watchlist too long: {len(watchlist)} user ids, the limit is {limit}")

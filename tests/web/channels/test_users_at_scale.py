@@ -112,7 +112,8 @@ async def test_a_watchlist_is_replaced_on_every_connection_without_signing_in_ag
 async def test_a_watchlist_change_is_refused_when_it_is_not_one(server: RunningServer) -> None:
     app = app_with(server, "max_watchlist_size=3")
     sdk = sdk_of(server, app)
-    for body in ([1, 2], ["a", ""], ["a", "b", "c", "d"]):
+    # Not ids, empty, over the limit, ids no sign-in can have (a space, NUL, oversize).
+    for body in ([1, 2], ["a", ""], ["a", "b", "c", "d"], ["a b"], ["a\x00"], ["x" * 1000]):
         with pytest.raises(pusher.errors.PusherBadRequest):
             users_sdk.replace_watchlist(sdk, "alice", body)  # type: ignore[arg-type]
     with pytest.raises(pusher.errors.PusherBadRequest):
